@@ -1,0 +1,90 @@
+"""
+ASGI middleware that refuses oversized request bodies before Django reads them.
+
+Django's ASGI handler reads the whole body (spooling it to disk) before any
+view runs, so a view-level size check still lets a client make the server
+store gigabytes. This wrapper answers 413 as soon as ``Content-Length`` or
+the bytes actually received pass the limit for the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .conf import chatkit_settings
+from .http_errors import request_too_large_bytes
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def body_limit_for_path(path: str) -> int | None:
+    """The largest body accepted on ``path``; None leaves it to Django."""
+    if path.rstrip("/") == "/chatkit":
+        return chatkit_settings.MAX_REQUEST_BYTES
+    return None
+
+
+class RequestBodyLimit:
+    def __init__(
+        self, app: ASGIApp, limit_for_path: Callable[[str], int | None] = body_limit_for_path
+    ):
+        self.app = app
+        self.limit_for_path = limit_for_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit_for_path(scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await _send_413(send, limit)
+                    return
+
+        received = 0
+        rejected = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit and not rejected:
+                    rejected = True
+                    await _send_413(send, limit)
+                    # Django treats this as the client going away and stops.
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = request_too_large_bytes(limit)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,75 @@
+"""
+ChatKit settings with their defaults, in the style of django.contrib apps.
+
+Read them as ``chatkit_settings.MAX_REQUEST_BYTES``: each access looks at
+``settings.CHATKIT_<NAME>`` first, so ``override_settings`` works in tests and
+a project only sets what it wants to change. ``from_environment`` turns
+``CHATKIT_<NAME>`` environment variables into settings, parsed by the type of
+the default, so this table is the one place a default is written down.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # --- endpoint ---------------------------------------------------------
+    # Largest request body /chatkit accepts; larger bodies get 413.
+    "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
+    # Largest page a client may ask for in threads.list / items.list.
+    "MAX_PAGE_SIZE": 100,
+    # Do not write ApiToken.last_used_at more often than this (seconds).
+    "TOKEN_TOUCH_INTERVAL": 60,
+    # --- offline development responder -------------------------------------
+    # Seconds between words of the offline development responder.
+    "DEV_RESPONDER_DELAY": 0.04,
+}
+
+
+class ChatKitSettings:
+    """Attribute access to CHATKIT_* settings, falling back to DEFAULTS."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown ChatKit setting: {name}")
+        return getattr(settings, f"CHATKIT_{name}", DEFAULTS[name])
+
+
+chatkit_settings = ChatKitSettings()
+
+
+def parse_env_value(name: str, raw: str) -> Any:
+    """Parse the environment's string for setting ``name`` by its default's type."""
+    default = DEFAULTS[name]
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"CHATKIT_{name}: expected a boolean, got {raw!r}")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, list | tuple):
+        raw = raw.strip()
+        if raw.startswith("["):
+            return json.loads(raw)
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if isinstance(default, dict):
+        return json.loads(raw)
+    return raw
+
+
+def from_environment(environ: dict[str, str]) -> dict[str, Any]:
+    """``{"CHATKIT_<NAME>": value}`` for every known setting the environment sets."""
+    values = {}
+    for name in DEFAULTS:
+        raw = environ.get(f"CHATKIT_{name}")
+        if raw is not None:
+            values[f"CHATKIT_{name}"] = parse_env_value(name, raw)
+    return values

@@ -1,0 +1,196 @@
+"""
+Write operations shared by the ChatKit store, admin actions and commands.
+
+Each function is one transaction. ``owner`` scopes every write: an id that
+belongs to another user behaves as missing (``DoesNotExist``) and nothing of
+theirs is touched.
+"""
+
+from __future__ import annotations
+
+from chatkit.types import Attachment as AttachmentModel
+from chatkit.types import ThreadItem, ThreadMetadata
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Attachment, Conversation, Feedback, Message
+from .serialization import attachment_to_data, aware, item_to_fields, thread_to_fields
+
+
+class IdCollision(Exception):
+    """An id the caller supplied already belongs to another user's data."""
+
+
+@transaction.atomic
+def conversation_save(*, owner: AbstractBaseUser, thread: ThreadMetadata) -> Conversation:
+    """Create or update the conversation for a ChatKit thread."""
+    fields = thread_to_fields(thread)
+    conversation = Conversation.objects.select_for_update().filter(pk=thread.id).first()
+    if conversation is None:
+        return Conversation.objects.create(
+            id=thread.id, owner=owner, created_at=aware(thread.created_at), **fields
+        )
+    if conversation.owner_id != owner.pk:
+        raise IdCollision(thread.id)
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=[*fields, "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_set_status(
+    *, conversation: Conversation, status: str, reason: str = ""
+) -> Conversation:
+    conversation.status = status
+    conversation.status_reason = reason
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["status", "status_reason", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, owner: AbstractBaseUser, conversation_id: str) -> None:
+    conversation = Conversation.objects.get(pk=conversation_id, owner=owner)
+    _delete_conversations(Conversation.objects.filter(pk=conversation.pk))
+
+
+def conversations_delete(*, queryset) -> int:
+    """Delete conversations with their items and attachment files (admin, prune)."""
+    with transaction.atomic():
+        return _delete_conversations(queryset)
+
+
+def _delete_conversations(queryset) -> int:
+    ids = list(queryset.values_list("pk", flat=True))
+    files = list(
+        Attachment.objects.filter(conversation_id__in=ids)
+        .exclude(file="")
+        .values_list("file", "preview")
+    )
+    Message.objects.filter(conversation_id__in=ids).delete()
+    count, _ = Conversation.objects.filter(pk__in=ids).delete()
+    # Files are removed only once the rows are gone for good.
+    transaction.on_commit(lambda: _delete_files(files))
+    return count
+
+
+def _delete_files(names: list[tuple[str, str]]) -> None:
+    from django.core.files.storage import default_storage
+
+    for pair in names:
+        for name in pair:
+            if name:
+                default_storage.delete(name)
+
+
+@transaction.atomic
+def message_upsert(
+    *, owner: AbstractBaseUser, conversation_id: str, item: ThreadItem, interrupted: bool = False
+) -> Message:
+    """Insert a thread item, or replace it if the id is already in this thread.
+
+    New items take the conversation's next sequence number under its row
+    lock, which keeps insertion order total even when timestamps tie.
+    """
+    conversation = (
+        Conversation.objects.select_for_update()
+        .only("pk", "owner_id")
+        .get(pk=conversation_id, owner=owner)
+    )
+    fields = item_to_fields(item)
+    existing = Message.objects.filter(pk=item.id).only("pk", "conversation_id").first()
+    now = timezone.now()
+    if existing is not None:
+        if existing.conversation_id != conversation.pk:
+            raise IdCollision(item.id)
+        Message.objects.filter(pk=item.id).update(**fields, interrupted=interrupted, updated_at=now)
+        message = existing
+    else:
+        Conversation.objects.filter(pk=conversation.pk).update(item_sequence=F("item_sequence") + 1)
+        sequence = Conversation.objects.filter(pk=conversation.pk).values_list(
+            "item_sequence", flat=True
+        )[0]
+        message = Message.objects.create(
+            id=item.id,
+            conversation_id=conversation.pk,
+            sequence=sequence,
+            interrupted=interrupted,
+            **fields,
+        )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    return message
+
+
+@transaction.atomic
+def message_delete(*, owner: AbstractBaseUser, conversation_id: str, message_id: str) -> None:
+    deleted, _ = Message.objects.filter(
+        pk=message_id, conversation_id=conversation_id, conversation__owner=owner
+    ).delete()
+    if not deleted:
+        raise Message.DoesNotExist(message_id)
+
+
+@transaction.atomic
+def attachment_save(*, owner: AbstractBaseUser, attachment: AttachmentModel) -> Attachment:
+    """Upsert attachment metadata (the SDK saves it again once it has a thread)."""
+    existing = Attachment.objects.select_for_update().filter(pk=attachment.id).first()
+    if existing is not None and existing.owner_id != owner.pk:
+        raise IdCollision(attachment.id)
+    conversation_id = attachment.thread_id
+    if (
+        conversation_id
+        and not Conversation.objects.filter(pk=conversation_id, owner=owner).exists()
+    ):
+        raise Conversation.DoesNotExist(conversation_id)
+    values = {
+        "owner": owner,
+        "conversation_id": conversation_id,
+        "kind": attachment.type,
+        "name": attachment.name[:255],
+        "mime_type": attachment.mime_type[:255],
+        "preview_url": str(getattr(attachment, "preview_url", "") or ""),
+        "data": attachment_to_data(attachment),
+    }
+    if existing is None:
+        return Attachment.objects.create(id=attachment.id, **values)
+    for name, value in values.items():
+        setattr(existing, name, value)
+    existing.save()
+    return existing
+
+
+@transaction.atomic
+def attachment_delete(*, owner: AbstractBaseUser, attachment_id: str) -> None:
+    attachment = Attachment.objects.select_for_update().get(pk=attachment_id, owner=owner)
+    files = [(attachment.file.name, attachment.preview.name)]
+    attachment.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+
+
+@transaction.atomic
+def feedback_record(
+    *, owner: AbstractBaseUser, conversation_id: str, item_ids: list[str], kind: str
+) -> list[Feedback]:
+    """Record the owner's thumbs up or down on items of their conversation.
+
+    Giving feedback again replaces the earlier kind. Every item must belong
+    to the owner's conversation, or nothing is recorded.
+    """
+    conversation = Conversation.objects.get(pk=conversation_id, owner=owner)
+    wanted = set(item_ids)
+    messages = list(Message.objects.filter(conversation=conversation, pk__in=wanted).only("pk"))
+    if len(messages) != len(wanted):
+        raise Message.DoesNotExist(", ".join(sorted(wanted - {m.pk for m in messages})))
+    recorded = []
+    for message in messages:
+        feedback, _ = Feedback.objects.update_or_create(
+            message=message,
+            user=owner,
+            defaults={"kind": kind, "conversation": conversation, "created_at": timezone.now()},
+        )
+        recorded.append(feedback)
+    return recorded

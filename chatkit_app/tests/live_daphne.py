@@ -1,0 +1,110 @@
+"""
+Start the site in a real daphne process, on the test database.
+
+The child runs ``chatsite.test_settings`` with ``CHATKIT_TEST_CHILD=1`` (so
+the environment this module passes is honoured) and the test database's
+name, so rows a ``transaction=True`` test commits are what the server sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LiveDaphne:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CHATKIT_", "OPENAI_", "GEMINI_")) and key != "REDIS_URL"
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatsite.test_settings",
+            "CHATKIT_TEST_CHILD": "1",
+            "CHATKIT_TEST_CHILD_DB_NAME": str(connection.settings_dict["NAME"]),
+            "CHATKIT_TEST_MEDIA_ROOT": os.environ.get(
+                "CHATKIT_TEST_MEDIA_ROOT", str(BASE_DIR / ".test-media")
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextlib.contextmanager
+def start_daphne(
+    extra_env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[LiveDaphne]:
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "chatsite.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=child_environment(extra_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveDaphne(url=f"http://127.0.0.1:{port}", process=process, log_path=Path(log.name))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
+            try:
+                # Any answer means it is serving; /health may be 503 on purpose.
+                httpx.get(f"{server.url}/health", timeout=5)
+                break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start serving:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        os.unlink(log.name)
