@@ -26,6 +26,26 @@ DEFAULTS: dict[str, Any] = {
     # --- offline development responder -------------------------------------
     # Seconds between words of the offline development responder.
     "DEV_RESPONDER_DELAY": 0.04,
+    # --- model provider (see chatkit_app/providers.py) ----------------------
+    # "openai" (Responses API), "gemini", "openai-compatible" (any Chat
+    # Completions API at BASE_URL) or "offline". Empty: chosen from the keys
+    # present (OPENAI_API_KEY, then GEMINI_API_KEY, then API_KEY + BASE_URL).
+    "PROVIDER": "",
+    # Key for the provider; empty falls back to OPENAI_API_KEY / GEMINI_API_KEY.
+    "API_KEY": "",
+    # Base URL of the provider's API; empty is the provider's own.
+    "BASE_URL": "",
+    # Default model; empty is the provider's default (gpt-4.1-mini, gemini-2.5-flash).
+    "MODEL": "",
+    # Models users may pick in the composer; empty allows only MODEL.
+    "MODELS": [],
+    # Model that writes thread titles; empty uses MODEL.
+    "TITLE_MODEL": "",
+    # Seconds before a provider request times out, and retries on 429/5xx.
+    "REQUEST_TIMEOUT": 60.0,
+    "MAX_RETRIES": 2,
+    # Send traces of agent runs to OpenAI (the Agents SDK's tracing).
+    "TRACING": False,
 }
 
 
