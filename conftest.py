@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+# Fixtures shared by every test module: the fake model provider.
+pytest_plugins = ["chatkit_app.tests.fake_provider"]
+
 
 def pytest_report_header(config) -> str:
     from django.conf import settings

@@ -46,6 +46,25 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRIES": 2,
     # Send traces of agent runs to OpenAI (the Agents SDK's tracing).
     "TRACING": False,
+    # --- what the model is told ---------------------------------------------
+    # The system prompt, as text...
+    "SYSTEM_PROMPT": "You are a helpful assistant. Answer clearly and concisely.",
+    # ...or from a file (wins when set; relative paths are from the project
+    # root), e.g. chatkit_app/prompts/task_manager.md.
+    "SYSTEM_PROMPT_FILE": "",
+    # Dotted path to ``hook(prompt, *, context, thread) -> str`` that extends
+    # the prompt per request (the user's name, their data, the time...).
+    "INSTRUCTIONS_HOOK": "",
+    # How many of the latest thread items are sent to the model as history.
+    "HISTORY_ITEMS": 30,
+    # Generate a short title after the first exchange.
+    "GENERATE_TITLES": True,
+    # --- voice input (dictation) --------------------------------------------
+    # Transcription model; empty is the provider's default.
+    "TRANSCRIPTION_MODEL": "",
+    # Largest audio clip accepted, in bytes and in seconds.
+    "TRANSCRIPTION_MAX_BYTES": 3 * 1024 * 1024,
+    "TRANSCRIPTION_MAX_SECONDS": 120,
 }
 
 

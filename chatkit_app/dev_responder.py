@@ -30,6 +30,7 @@ from chatkit.types import (
 from .conf import chatkit_settings
 from .context import RequestContext
 from .serialization import item_text
+from .titles import title_from_text
 
 if TYPE_CHECKING:
     from chatkit.store import Store
@@ -43,15 +44,6 @@ def dev_reply_text(user_text: str) -> str:
         f"{LABEL} You said: “{said}”. No model provider is configured; set "
         "OPENAI_API_KEY or GEMINI_API_KEY for real answers."
     )
-
-
-def title_from_text(text: str, words: int = 6) -> str:
-    """A short thread title from the first words of a message."""
-    parts = text.split()
-    title = " ".join(parts[:words])
-    if len(parts) > words:
-        title += "…"
-    return title[:255]
 
 
 async def dev_respond(

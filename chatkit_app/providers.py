@@ -95,3 +95,18 @@ def current_provider() -> Provider:
 def available_models() -> list[str]:
     """The models users may choose in the composer, default first."""
     return list(current_provider().models)
+
+
+def allowed_model(requested: str | None) -> str:
+    """The model to answer with: the user's choice if it is allowed, else the default.
+
+    Raises ``ModelNotAllowed`` for a model outside ``CHATKIT_MODELS``.
+    """
+    from .request_errors import ModelNotAllowed
+
+    provider = current_provider()
+    if not requested:
+        return provider.model
+    if requested not in provider.models:
+        raise ModelNotAllowed(requested, list(provider.models))
+    return requested

@@ -16,6 +16,7 @@ from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
 from chatkit.store import AttachmentStore, NotFoundError, Store
 from chatkit.types import (
     AssistantMessageItem,
+    AudioInput,
     ChatKitReq,
     FeedbackKind,
     ThreadItem,
@@ -23,21 +24,27 @@ from chatkit.types import (
     ThreadsAddClientToolOutputReq,
     ThreadsAddStructuredInputReq,
     ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
     ThreadsCustomActionReq,
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
+    TranscriptionResult,
     UserMessageItem,
 )
 from django.core.exceptions import ObjectDoesNotExist
 from pydantic import TypeAdapter
 
 from . import services
+from .agent_responder import agent_respond
 from .attachments import DjangoAttachmentStore
 from .context import RequestContext
 from .db import db_call
 from .dev_responder import dev_respond
+from .providers import allowed_model, current_provider
+from .request_errors import ThreadNotActive
 from .store import DjangoStore
+from .transcription import transcribe
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -50,17 +57,6 @@ WRITES_TO_THREAD = (
     ThreadsCustomActionReq,
     ThreadsSyncCustomActionReq,
 )
-
-
-class ThreadNotActive(Exception):
-    """The thread is locked or closed; it takes no new messages or actions."""
-
-    def __init__(self, thread: ThreadMetadata):
-        self.thread = thread
-        self.status = thread.status.type
-        reason = getattr(thread.status, "reason", None)
-        message = f"This conversation is {self.status}"
-        super().__init__(f"{message}: {reason}" if reason else f"{message}.")
 
 
 class ChatSiteServer(ChatKitServer[RequestContext]):
@@ -77,6 +73,9 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         """Check thread ownership and status before anything streams (so
         errors get a proper HTTP status), then hand over to the SDK."""
         parsed = REQUEST_ADAPTER.validate_json(request)
+        if isinstance(parsed, ThreadsCreateReq | ThreadsAddUserMessageReq):
+            # Refuse a model outside the allowed list before anything is stored.
+            allowed_model(parsed.params.input.inference_options.model)
         if isinstance(parsed, WRITES_TO_THREAD):
             # Raises NotFoundError for a missing thread or someone else's.
             thread = await self.store.load_thread(parsed.params.thread_id, context)
@@ -93,13 +92,20 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
     ) -> None:
         await _record_feedback(context, thread_id, item_ids, feedback)
 
+    async def transcribe(
+        self, audio_input: AudioInput, context: RequestContext
+    ) -> TranscriptionResult:
+        return await transcribe(audio_input, context)
+
     def respond(
         self,
         thread: ThreadMetadata,
         input_user_message: UserMessageItem | None,
         context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
-        return dev_respond(self.store, thread, input_user_message, context)
+        if current_provider().offline:
+            return dev_respond(self.store, thread, input_user_message, context)
+        return agent_respond(self.store, thread, input_user_message, context)
 
     async def handle_stream_cancelled(
         self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: RequestContext

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import Attachment, Conversation, Feedback, Message
+from .models import Attachment, Conversation, Feedback, Message, ModelUsage
 from .serialization import attachment_to_data, aware, item_to_fields, thread_to_fields
 
 
@@ -89,12 +89,18 @@ def _delete_files(names: list[tuple[str, str]]) -> None:
 
 @transaction.atomic
 def message_upsert(
-    *, owner: AbstractBaseUser, conversation_id: str, item: ThreadItem, interrupted: bool = False
+    *,
+    owner: AbstractBaseUser,
+    conversation_id: str,
+    item: ThreadItem,
+    interrupted: bool | None = None,
 ) -> Message:
     """Insert a thread item, or replace it if the id is already in this thread.
 
     New items take the conversation's next sequence number under its row
     lock, which keeps insertion order total even when timestamps tie.
+    ``interrupted`` marks a reply that was stopped before it finished; left
+    as None, an update keeps the mark the row already has.
     """
     conversation = (
         Conversation.objects.select_for_update()
@@ -107,7 +113,9 @@ def message_upsert(
     if existing is not None:
         if existing.conversation_id != conversation.pk:
             raise IdCollision(item.id)
-        Message.objects.filter(pk=item.id).update(**fields, interrupted=interrupted, updated_at=now)
+        if interrupted is not None:
+            fields["interrupted"] = interrupted
+        Message.objects.filter(pk=item.id).update(**fields, updated_at=now)
         message = existing
     else:
         Conversation.objects.filter(pk=conversation.pk).update(item_sequence=F("item_sequence") + 1)
@@ -118,7 +126,7 @@ def message_upsert(
             id=item.id,
             conversation_id=conversation.pk,
             sequence=sequence,
-            interrupted=interrupted,
+            interrupted=bool(interrupted),
             **fields,
         )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
@@ -194,3 +202,35 @@ def feedback_record(
         )
         recorded.append(feedback)
     return recorded
+
+
+def usage_record(
+    *,
+    user: AbstractBaseUser,
+    thread_id: str,
+    message_id: str,
+    provider: str,
+    model: str,
+    purpose: str,
+    input_tokens: int,
+    output_tokens: int,
+    latency_ms: int,
+    error: str = "",
+) -> ModelUsage:
+    """Record one model call. The conversation may be gone already (deleted
+    while the answer streamed); the usage row stays, for cost reporting."""
+    conversation_id = (
+        Conversation.objects.filter(pk=thread_id, owner=user).values_list("pk", flat=True).first()
+    )
+    return ModelUsage.objects.create(
+        user=user,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        provider=provider,
+        model=model[:100],
+        purpose=purpose,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        latency_ms=latency_ms,
+        error=error[:255],
+    )

@@ -26,7 +26,8 @@ from .authentication import authenticate
 from .conf import chatkit_settings
 from .context import RequestContext
 from .http_errors import error_response, request_too_large
-from .server import REQUEST_ADAPTER, ThreadNotActive, get_server
+from .request_errors import ChatKitRequestError
+from .server import REQUEST_ADAPTER, get_server
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ async def process(body: bytes, context: RequestContext) -> HttpResponse:
         return HttpResponse(result.json, content_type="application/json")
     except NotFoundError:
         return error_response(404, "not_found", "No such thread, item or attachment.")
-    except ThreadNotActive as exc:
-        return error_response(409, f"thread_{exc.status}", str(exc))
+    except ChatKitRequestError as exc:
+        return error_response(exc.status, exc.code, exc.message)
     except NotImplementedError as exc:
         logger.info("Unsupported ChatKit request: %s", exc)
         return error_response(501, "not_supported", "This server does not support that request.")

@@ -204,6 +204,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # One INFO line per provider request is noise; failures are logged by us.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
         "chatkit": {"level": env("CHATKIT_SDK_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from chatkit_app.context import RequestContext
 from chatkit_app.store import DjangoStore
 
+from .fake_provider import FakeProvider
+
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
 
@@ -48,3 +50,29 @@ def ctx() -> Callable[..., RequestContext]:
         return RequestContext(user=user, **kwargs)
 
     return make
+
+
+def fake_provider_settings(fake: FakeProvider, wire: str) -> dict[str, object]:
+    """Settings that send answers to the fake provider, speaking ``wire``
+    ("responses": OpenAI's Responses API; "chat_completions": an
+    OpenAI-compatible provider such as Gemini)."""
+    return {
+        "OPENAI_API_KEY": "",
+        "GEMINI_API_KEY": "",
+        "CHATKIT_PROVIDER": "openai" if wire == "responses" else "openai-compatible",
+        "CHATKIT_API_KEY": fake.api_key,
+        "CHATKIT_BASE_URL": fake.base_url,
+        "CHATKIT_MODEL": "fake-model",
+        "CHATKIT_MAX_RETRIES": 0,
+        "CHATKIT_REQUEST_TIMEOUT": 5.0,
+    }
+
+
+@pytest.fixture(params=["responses", "chat_completions"])
+def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
+    """The fake provider, configured as the site's model provider, once per
+    wire format. ``provider.wire`` says which one this run uses."""
+    for name, value in fake_provider_settings(fake_provider, request.param).items():
+        setattr(settings, name, value)
+    fake_provider.wire = request.param  # type: ignore[attr-defined]
+    return fake_provider

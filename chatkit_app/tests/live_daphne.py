@@ -108,3 +108,16 @@ def start_daphne(
             process.kill()
         log.close()
         os.unlink(log.name)
+
+
+def wait_until(condition, timeout: float = 10, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; return that, or
+    fail with the last value. Work a live server does after the response
+    ends (saving a stopped reply) is only visible a moment later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            assert value, f"condition not met within {timeout}s"
+            return value
+        time.sleep(interval)

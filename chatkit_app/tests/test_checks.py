@@ -1,0 +1,91 @@
+"""``manage.py check`` says what is wrong with the ChatKit configuration."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def check() -> None:
+    call_command("check")
+
+
+def test_production_without_a_model_key_is_an_error_naming_the_variables(settings):
+    settings.DEBUG = False
+    settings.OPENAI_API_KEY = settings.GEMINI_API_KEY = ""
+    with pytest.raises(SystemCheckError) as failure:
+        check()
+    assert "chatkit.E004" in str(failure.value)
+    assert "OPENAI_API_KEY" in str(failure.value)
+    assert "GEMINI_API_KEY" in str(failure.value)
+
+
+def test_development_without_a_key_is_fine(settings):
+    settings.DEBUG = True
+    settings.OPENAI_API_KEY = settings.GEMINI_API_KEY = ""
+    check()
+
+
+def test_running_offline_on_purpose_is_fine(settings):
+    settings.DEBUG = False
+    settings.OPENAI_API_KEY = settings.GEMINI_API_KEY = ""
+    settings.CHATKIT_PROVIDER = "offline"
+    check()
+
+
+def test_a_key_satisfies_the_check(settings):
+    settings.DEBUG = False
+    settings.GEMINI_API_KEY = "gm-key"
+    check()
+
+
+def test_an_unknown_provider_is_an_error(settings):
+    settings.CHATKIT_PROVIDER = "skynet"
+    with pytest.raises(SystemCheckError, match="CHATKIT_PROVIDER must be one of"):
+        check()
+
+
+def test_a_compatible_provider_needs_a_base_url_and_a_key(settings):
+    settings.CHATKIT_PROVIDER = "openai-compatible"
+    settings.OPENAI_API_KEY = settings.CHATKIT_API_KEY = ""
+    with pytest.raises(SystemCheckError) as failure:
+        check()
+    assert "chatkit.E005" in str(failure.value)
+    assert "CHATKIT_BASE_URL is not set" in str(failure.value)
+
+
+def test_a_missing_prompt_file_is_an_error(settings):
+    settings.DEBUG = True
+    settings.CHATKIT_SYSTEM_PROMPT_FILE = "prompts/nope.md"
+    with pytest.raises(SystemCheckError, match="does not exist"):
+        check()
+
+
+def test_a_setting_of_the_wrong_type_is_an_error(settings):
+    settings.DEBUG = True
+    settings.CHATKIT_HISTORY_ITEMS = "thirty"
+    with pytest.raises(SystemCheckError, match="CHATKIT_HISTORY_ITEMS must be int"):
+        check()
+
+
+def test_environment_variables_are_parsed_by_the_defaults_type():
+    from chatkit_app.conf import from_environment
+
+    parsed = from_environment(
+        {
+            "CHATKIT_HISTORY_ITEMS": "12",
+            "CHATKIT_REQUEST_TIMEOUT": "2.5",
+            "CHATKIT_MODELS": "a, b",
+            "CHATKIT_TRACING": "yes",
+            "CHATKIT_SYSTEM_PROMPT": "Be brief.",
+            "UNRELATED": "x",
+        }
+    )
+    assert parsed == {
+        "CHATKIT_HISTORY_ITEMS": 12,
+        "CHATKIT_REQUEST_TIMEOUT": 2.5,
+        "CHATKIT_MODELS": ["a", "b"],
+        "CHATKIT_TRACING": True,
+        "CHATKIT_SYSTEM_PROMPT": "Be brief.",
+    }

@@ -1,0 +1,86 @@
+"""The model path end to end: a daphne process answering from the fake
+provider over real HTTP, on both wire formats."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from chatkit_app.models import Message
+from chatkit_app.tokens import token_create
+
+from .chatkit_client import create_thread, events_of, parse_sse, streamed_text
+from .conftest import fake_provider_settings
+from .live_daphne import start_daphne, wait_until
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module", params=["responses", "chat_completions"])
+def server(request, django_db_setup, django_db_blocker, fake_provider_server):
+    env = {
+        k: str(v) for k, v in fake_provider_settings(fake_provider_server, request.param).items()
+    }
+    with start_daphne(env) as live:
+        yield live
+
+
+@pytest.fixture
+def http(server, alice, fake_provider):
+    _, raw = token_create(user=alice)
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def test_a_model_answer_streams_over_http_and_is_stored(http, fake_provider):
+    fake_provider.reply("Streaming works over real HTTP.", chunk_delay=0.01)
+    response = http.post("/chatkit", content=json.dumps(create_thread("Does it stream?")))
+    events = parse_sse(response.content)
+    assert streamed_text(events) == "Streaming works over real HTTP."
+    thread_id = events[0]["thread"]["id"]
+    assert Message.objects.get(conversation_id=thread_id, role="assistant").text == (
+        "Streaming works over real HTTP."
+    )
+    assert events_of(events, "thread.updated")[-1]["thread"]["title"] == "Fake title"
+
+
+def test_stopping_mid_answer_keeps_the_partial_answer_marked(http, fake_provider):
+    words = " ".join(f"word{n}" for n in range(80))
+    fake_provider.reply(words, chunk_delay=0.03)
+    thread_id, deltas = None, 0
+    with http.stream(
+        "POST", "/chatkit", content=json.dumps(create_thread("Go on and on"))
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[5:])
+            thread_id = thread_id or event.get("thread", {}).get("id")
+            if event["type"] == "thread.item.updated":
+                deltas += 1
+            if deltas == 8:
+                break  # the user pressed stop: the connection closes
+
+    wait_until(
+        lambda: Message.objects.filter(
+            conversation_id=thread_id, type="sdk_hidden_context"
+        ).exists()
+    )
+    partial = Message.objects.get(conversation_id=thread_id, role="assistant")
+    assert partial.interrupted is True
+    assert words.startswith(partial.text)
+    assert 5 <= len(partial.text.split()) < 80
+    assert Message.objects.get(conversation_id=thread_id, role="user").text == "Go on and on"
+
+
+def test_a_provider_error_reaches_the_client_as_an_error_event(http, fake_provider):
+    fake_provider.fail(429)
+    response = http.post("/chatkit", content=json.dumps(create_thread("Hello?")))
+    assert response.status_code == 200
+    error = events_of(parse_sse(response.content), "error")[0]
+    assert "too many requests" in error["message"]
+    assert error["allow_retry"] is True
