@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agents import Agent, ModelSettings, RunConfig, Runner
+from asgiref.sync import sync_to_async
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.errors import CustomStreamError
 from chatkit.types import (
@@ -42,9 +43,16 @@ from . import services
 from .conf import chatkit_settings
 from .context import RequestContext
 from .db import db_call
-from .history import recent_items, to_model_input
+from .history import (
+    HistoryConverter,
+    attachment_inputs,
+    attachment_rows,
+    recent_items,
+    to_model_input,
+)
 from .instructions import instructions_for
 from .model_clients import agents_model
+from .models import Attachment
 from .provider_errors import describe_failure
 from .providers import Provider, allowed_model, current_provider
 from .request_errors import ModelNotAllowed
@@ -68,14 +76,18 @@ class Turn:
 
     items: list[ThreadItem]
     instructions: str
+    attachments: list[Attachment]
 
 
 @db_call
 def prepare_turn(context: RequestContext, thread: ThreadMetadata) -> Turn:
     # One burst of database work; the connection is released before the
     # model call (which can take a minute) starts.
+    items = recent_items(context, thread.id)
     return Turn(
-        items=recent_items(context, thread.id), instructions=instructions_for(context, thread)
+        items=items,
+        instructions=instructions_for(context, thread),
+        attachments=attachment_rows(context, items),
     )
 
 
@@ -187,12 +199,14 @@ async def agent_respond(
         else None
     )
 
+    # Files are read off the event loop, after the database connection is released.
+    attachments = await sync_to_async(attachment_inputs, thread_sensitive=False)(turn.attachments)
     agent = build_agent(provider, model, turn.instructions)
     agent_context = AgentContext(thread=thread, store=store, request_context=context)
     started = time.monotonic()
     result = Runner.run_streamed(
         agent,
-        await to_model_input(turn.items),
+        await to_model_input(turn.items, HistoryConverter(attachments)),
         context=agent_context,
         run_config=RunConfig(tracing_disabled=not chatkit_settings.TRACING),
     )

@@ -22,10 +22,16 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# Room for the multipart envelope around an uploaded file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 def body_limit_for_path(path: str) -> int | None:
     """The largest body accepted on ``path``; None leaves it to Django."""
     if path.rstrip("/") == "/chatkit":
         return chatkit_settings.MAX_REQUEST_BYTES
+    if path.startswith("/chatkit/attachments/") and path.endswith("/upload"):
+        return chatkit_settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
     return None
 
 

@@ -65,6 +65,35 @@ DEFAULTS: dict[str, Any] = {
     # Largest audio clip accepted, in bytes and in seconds.
     "TRANSCRIPTION_MAX_BYTES": 3 * 1024 * 1024,
     "TRANSCRIPTION_MAX_SECONDS": 120,
+    # --- attachments (chatkit_app/attachments.py, uploads.py) ---------------
+    # Largest file a user may attach, and how many files one message may carry.
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "ATTACHMENT_MAX_COUNT": 4,
+    # MIME types accepted, checked against the file's content; "image/*" style
+    # wildcards allowed.
+    "ATTACHMENT_ALLOWED_TYPES": [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/markdown",
+        "text/csv",
+        "application/json",
+    ],
+    # Longest side of image previews, in pixels.
+    "ATTACHMENT_PREVIEW_SIZE": 512,
+    # Seconds a signed upload, preview or download link stays valid.
+    "ATTACHMENT_URL_MAX_AGE": 3600,
+    # Uploads never sent in a message are removed by `chatkit_prune --orphans`
+    # once they are this many hours old.
+    "ATTACHMENT_ORPHAN_HOURS": 24,
+    # Characters of a text file's content sent to the model.
+    "ATTACHMENT_TEXT_CHARS": 20000,
+    # Absolute base URL for links built outside a request (commands), e.g.
+    # https://chat.example.org; inside a request the request's host is used.
+    "PUBLIC_URL": "http://localhost:8000",
 }
 
 

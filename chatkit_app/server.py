@@ -37,7 +37,7 @@ from pydantic import TypeAdapter
 
 from . import services
 from .agent_responder import agent_respond
-from .attachments import DjangoAttachmentStore
+from .attachments import DjangoAttachmentStore, check_message_attachments
 from .context import RequestContext
 from .db import db_call
 from .dev_responder import dev_respond
@@ -74,8 +74,10 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         errors get a proper HTTP status), then hand over to the SDK."""
         parsed = REQUEST_ADAPTER.validate_json(request)
         if isinstance(parsed, ThreadsCreateReq | ThreadsAddUserMessageReq):
-            # Refuse a model outside the allowed list before anything is stored.
+            # Refuse a model outside the allowed list, and attachments that are
+            # not the caller's uploaded files, before anything is stored.
             allowed_model(parsed.params.input.inference_options.model)
+            await check_message_attachments(context, parsed.params.input.attachments)
         if isinstance(parsed, WRITES_TO_THREAD):
             # Raises NotFoundError for a missing thread or someone else's.
             thread = await self.store.load_thread(parsed.params.thread_id, context)

@@ -8,15 +8,26 @@ theirs is touched.
 
 from __future__ import annotations
 
+import mimetypes
+import uuid
+from datetime import datetime
+
 from chatkit.types import Attachment as AttachmentModel
 from chatkit.types import ThreadItem, ThreadMetadata
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .models import Attachment, Conversation, Feedback, Message, ModelUsage
-from .serialization import attachment_to_data, aware, item_to_fields, thread_to_fields
+from .serialization import (
+    attachment_from_data,
+    attachment_to_data,
+    aware,
+    item_to_fields,
+    thread_to_fields,
+)
 
 
 class IdCollision(Exception):
@@ -177,6 +188,55 @@ def attachment_delete(*, owner: AbstractBaseUser, attachment_id: str) -> None:
     files = [(attachment.file.name, attachment.preview.name)]
     attachment.delete()
     transaction.on_commit(lambda: _delete_files(files))
+
+
+class AttachmentAlreadyUploaded(Exception):
+    """The attachment's bytes were uploaded before; an upload is one-shot."""
+
+
+def attachment_store_upload(
+    *, attachment: Attachment, content: File, mime_type: str, preview: File | None
+) -> Attachment:
+    """Store the uploaded bytes (and image preview) of an attachment that
+    ``attachments.create`` recorded, under random names; the SDK's copy of
+    the attachment loses its upload descriptor (the upload is done)."""
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            row = Attachment.objects.select_for_update().get(pk=attachment.pk)
+            if row.uploaded_at is not None:
+                raise AttachmentAlreadyUploaded(row.pk)
+            suffix = mimetypes.guess_extension(mime_type) or ""
+            row.file.save(f"{uuid.uuid4().hex}{suffix}", content, save=False)
+            stored.append(row.file.name)
+            if preview is not None:
+                row.preview.save(f"{uuid.uuid4().hex}.webp", preview, save=False)
+                stored.append(row.preview.name)
+            model = attachment_from_data(row.data).model_copy(
+                update={"mime_type": mime_type, "upload_descriptor": None}
+            )
+            row.mime_type = mime_type
+            row.size = content.size
+            row.uploaded_at = timezone.now()
+            row.data = attachment_to_data(model)
+            row.save()
+    except BaseException:
+        # The row is as it was; the bytes written before the failure go.
+        _delete_files([tuple(stored)] if stored else [])
+        raise
+    return row
+
+
+def attachments_prune_orphans(*, older_than: datetime) -> int:
+    """Delete attachments never sent in a message (uploads the user removed
+    from the composer, or abandoned) created before ``older_than``, with
+    their files. Returns how many were deleted."""
+    with transaction.atomic():
+        orphans = Attachment.objects.filter(conversation__isnull=True, created_at__lt=older_than)
+        files = list(orphans.values_list("file", "preview"))
+        count, _ = orphans.delete()
+        transaction.on_commit(lambda: _delete_files(files))
+    return count
 
 
 @transaction.atomic

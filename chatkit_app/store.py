@@ -8,39 +8,18 @@ so a caller cannot tell the two apart.
 
 from __future__ import annotations
 
-import uuid
-
 from chatkit.store import NotFoundError, Store, StoreItemType
 from chatkit.types import Attachment as AttachmentModel
 from chatkit.types import Page, ThreadItem, ThreadMetadata
 from django.core.exceptions import ObjectDoesNotExist
 
 from . import selectors, services
+from .attachments import item_with_fresh_links, with_fresh_links
 from .conf import chatkit_settings
 from .context import RequestContext
 from .db import db_call
+from .ids import generate_id
 from .serialization import attachment_from_data, item_from_message, thread_from_conversation
-
-# Same prefixes as the SDK's default ids.
-_PREFIXES: dict[str, str] = {
-    "thread": "thr",
-    "message": "msg",
-    "tool_call": "tc",
-    "workflow": "wf",
-    "task": "tsk",
-    "attachment": "atc",
-    "sdk_hidden_context": "shcx",
-}
-
-
-def generate_id(kind: str) -> str:
-    """An id with 128 random bits.
-
-    The SDK's default keeps 8 hex digits (32 bits): at a few hundred thousand
-    rows, primary keys would collide. Same prefixes, so ids still read the
-    same way.
-    """
-    return f"{_PREFIXES[kind]}_{uuid.uuid4().hex}"
 
 
 def _clamp(limit: int) -> int:
@@ -87,7 +66,9 @@ class DjangoStore(Store[RequestContext]):
         order: str,
         context: RequestContext,
     ) -> Page[ThreadItem]:
-        return await _load_items(context.user, thread_id, after, _clamp(limit), _order(order))
+        page = await _load_items(context.user, thread_id, after, _clamp(limit), _order(order))
+        page.data = [item_with_fresh_links(item, context) for item in page.data]
+        return page
 
     async def add_thread_item(
         self, thread_id: str, item: ThreadItem, context: RequestContext
@@ -98,7 +79,7 @@ class DjangoStore(Store[RequestContext]):
         await _upsert_item(context.user, thread_id, item)
 
     async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
-        return await _load_item(context.user, thread_id, item_id)
+        return item_with_fresh_links(await _load_item(context.user, thread_id, item_id), context)
 
     async def delete_thread_item(
         self, thread_id: str, item_id: str, context: RequestContext
@@ -111,7 +92,7 @@ class DjangoStore(Store[RequestContext]):
         await _save_attachment(context.user, attachment)
 
     async def load_attachment(self, attachment_id: str, context: RequestContext) -> AttachmentModel:
-        return await _load_attachment(context.user, attachment_id)
+        return with_fresh_links(await _load_attachment(context.user, attachment_id), context)
 
     async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
         await _delete_attachment(context.user, attachment_id)
