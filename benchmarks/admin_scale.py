@@ -1,0 +1,243 @@
+"""
+How fast the admin is with a million messages (README, "Admin at scale").
+
+Seeds a scratch PostgreSQL database in bulk (``INSERT … SELECT … FROM
+generate_series``: seconds, not the ORM row by row), then loads the admin
+pages that matter through Django's test ``Client`` as a superuser and prints
+the median time and the number of queries of each, plus what a full
+``COUNT(*)`` would have cost. Not part of the test suite.
+
+    createdb -h 127.0.0.1 -p 55432 -U postgres chatsite_bench
+    DATABASE_URL=postgres://postgres@127.0.0.1:55432/chatsite_bench \\
+        .venv/bin/python benchmarks/admin_scale.py --messages 1000000
+
+It refuses a database whose name does not contain "bench" or "scratch"
+(it inserts a million rows), unless given ``--force``. Seeding happens
+once: a later run with the same or fewer messages reuses the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote_plus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-" + "0123456789" * 4)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_READ_DOT_ENV", "0")
+# No collectstatic for a benchmark: plain static URLs.
+os.environ.setdefault(
+    "STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage"
+)
+
+import django
+
+django.setup()
+
+from django.contrib.admin.utils import quote  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from chatkit_app.models import Conversation, Message  # noqa: E402
+
+WORDS = ["taxes", "recipes", "travel", "python", "gardening", "invoice", "weather", "music"]
+RARE_PHRASE = "quarterly zebra report"
+
+
+def seed(messages: int, per_conversation: int, users: int) -> None:
+    conversations = messages // per_conversation
+    have = Message.objects.count()
+    if have >= messages:
+        print(f"reusing {have:,} messages already seeded")
+        return
+    if have:
+        sys.exit(f"{have:,} messages already present but {messages:,} wanted: use a fresh database")
+    print(f"seeding {users:,} users, {conversations:,} conversations, {messages:,} messages …")
+    started = time.perf_counter()
+    words = "ARRAY[" + ",".join(f"'{w}'" for w in WORDS) + "]"
+    with connection.cursor() as cursor:
+        # Inserting into a GIN index row by row is its slowest path: build it
+        # once afterwards instead, as a restore would.
+        cursor.execute('DROP INDEX IF EXISTS "chatkit_message_text_trgm"')
+        cursor.execute(
+            """
+            INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,
+                                   email, is_staff, is_active, date_joined)
+            SELECT '!', false, 'user' || g, '', '', '', false, true, now()
+            FROM generate_series(1, %s) g
+            """,
+            [users],
+        )
+        cursor.execute("SELECT min(id) FROM auth_user WHERE username LIKE 'user%%'")
+        first_user = cursor.fetchone()[0]
+        cursor.execute(
+            f"""
+            INSERT INTO chatkit_app_conversation (id, owner_id, title, status, status_reason,
+                metadata, item_sequence, created_at, updated_at)
+            SELECT 'thr_bench' || lpad(g::text, 8, '0'), %s + (g %% %s),
+                   'Conversation ' || g || ' about ' || ({words})[1 + g %% {len(WORDS)}],
+                   CASE WHEN g %% 50 = 0 THEN 'closed' WHEN g %% 97 = 0 THEN 'locked'
+                        ELSE 'active' END,
+                   '', '{{}}', %s,
+                   now() - make_interval(mins => g),
+                   now() - make_interval(mins => g) + interval '5 minutes'
+            FROM generate_series(1, %s) g
+            """,
+            [first_user, users, per_conversation, conversations],
+        )
+        step = 20_000
+        for low in range(1, conversations + 1, step):
+            high = min(low + step - 1, conversations)
+            cursor.execute(
+                f"""
+                INSERT INTO chatkit_app_message (id, conversation_id, sequence, type, role, text,
+                    data, interrupted, created_at, updated_at)
+                SELECT m.id, m.thread, s, m.kind, m.role, m.body,
+                    CASE WHEN m.kind = 'user_message' THEN jsonb_build_object(
+                        'id', m.id, 'thread_id', m.thread, 'type', m.kind, 'created_at', m.at,
+                        'content', jsonb_build_array(
+                            jsonb_build_object('type', 'input_text', 'text', m.body)),
+                        'attachments', '[]'::jsonb, 'quoted_text', null,
+                        'inference_options', '{{}}'::jsonb)
+                    ELSE jsonb_build_object(
+                        'id', m.id, 'thread_id', m.thread, 'type', m.kind, 'created_at', m.at,
+                        'content', jsonb_build_array(jsonb_build_object(
+                            'type', 'output_text', 'text', m.body, 'annotations', '[]'::jsonb)))
+                    END,
+                    false, m.at, m.at
+                FROM generate_series(%s, %s) c, generate_series(1, %s) s,
+                LATERAL (SELECT
+                    'msg_bench' || lpad(c::text, 8, '0') || '_' || s AS id,
+                    'thr_bench' || lpad(c::text, 8, '0') AS thread,
+                    CASE WHEN s %% 2 = 1 THEN 'user_message' ELSE 'assistant_message' END AS kind,
+                    CASE WHEN s %% 2 = 1 THEN 'user' ELSE 'assistant' END AS role,
+                    'About ' || ({words})[1 + (c * 7 + s) %% {len(WORDS)}] || ': '
+                        || md5(c::text || '-' || s::text) || ' '
+                        || md5(s::text || '+' || c::text) AS body,
+                    now() - make_interval(mins => c) + make_interval(secs => s) AS at) m
+                """,
+                [low, high, per_conversation],
+            )
+            print(f"  {high * per_conversation:,} messages", flush=True)
+        cursor.execute(
+            "UPDATE chatkit_app_message SET text = text || ' ' || %s "
+            "WHERE id IN ('msg_bench00000777_3', 'msg_bench00012345_4', 'msg_bench00031337_2')",
+            [RARE_PHRASE],
+        )
+        cursor.execute(
+            """
+            INSERT INTO chatkit_app_modelusage (conversation_id, user_id, message_id, provider,
+                model, purpose, input_tokens, output_tokens, latency_ms, error, created_at)
+            SELECT c.id, c.owner_id, '', 'openai', 'gpt-4.1-mini', 'response', 500, 200, 900, '',
+                   c.updated_at
+            FROM chatkit_app_conversation c
+            """
+        )
+        print("  building the trigram index …", flush=True)
+        cursor.execute(
+            'CREATE INDEX "chatkit_message_text_trgm" ON chatkit_app_message '
+            'USING gin (UPPER("text") gin_trgm_ops)'
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"seeded in {time.perf_counter() - started:.0f} s")
+
+
+def measure(client: Client, url: str, runs: int) -> tuple[float, int, int]:
+    client.get(url)  # warm caches (content types, the plan cache, shared buffers)
+    times = []
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), len(captured), response.status_code
+
+
+def timed_sql(sql: str, runs: int) -> float:
+    times = []
+    with connection.cursor() as cursor:
+        for _ in range(runs):
+            started = time.perf_counter()
+            cursor.execute(sql)
+            cursor.fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--per-conversation", type=int, default=20)
+    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--force", action="store_true", help="Seed any database.")
+    options = parser.parse_args()
+
+    if connection.vendor != "postgresql":
+        sys.exit("Run against PostgreSQL: set DATABASE_URL=postgres://…/chatsite_bench")
+    name = connection.settings_dict["NAME"]
+    if not options.force and "bench" not in name and "scratch" not in name:
+        sys.exit(f"Database {name!r} does not look like a scratch one; pass --force to seed it.")
+
+    call_command("migrate", verbosity=0)
+    seed(options.messages, options.per_conversation, options.users)
+    admin_user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(admin_user)
+
+    busiest = Conversation.objects.order_by("-updated_at").values_list("pk", flat=True).first()
+    owner = get_user_model().objects.get(username="user7").get_username()
+    conversation_url = "/admin/chatkit_app/conversation/"
+    pages = [
+        ("conversations, unfiltered", conversation_url),
+        ("conversations, status=closed", conversation_url + "?status__exact=closed"),
+        ("conversations, one owner", conversation_url + f"?owner={owner}"),
+        ("conversations, last 7 days", conversation_url + "?updated_at__gte=2000-01-01"),
+        ("conversations, page 100", conversation_url + "?p=100"),
+        ("conversations, search title", conversation_url + "?q=Conversation+4242+"),
+        (
+            f"conversations, search text {RARE_PHRASE!r}",
+            conversation_url + "?q=" + quote_plus(RARE_PHRASE),
+        ),
+        ("conversations, search common word 'python'", conversation_url + "?q=python"),
+        ("conversation page (transcript)", f"{conversation_url}{quote(busiest)}/change/"),
+        ("conversation delete confirmation", f"{conversation_url}{quote(busiest)}/delete/"),
+        ("items, unfiltered", "/admin/chatkit_app/message/"),
+        ("items, type=user_message", "/admin/chatkit_app/message/?type=user_message"),
+        ("items, search text", "/admin/chatkit_app/message/?q=" + quote_plus(RARE_PHRASE)),
+        ("items, search common word 'python'", "/admin/chatkit_app/message/?q=python"),
+        ("usage, unfiltered", "/admin/chatkit_app/modelusage/"),
+    ]
+    with transaction.atomic():
+        totals = (Conversation.objects.count(), Message.objects.count())
+    print(f"\n{totals[0]:,} conversations, {totals[1]:,} messages; median of {options.runs} runs")
+    print(f"{'page':50} {'ms':>8} {'queries':>8}")
+    for label, url in pages:
+        median, queries, status = measure(client, url, options.runs)
+        flag = "" if status == 200 else f"  (HTTP {status})"
+        print(f"{label:50} {median:8.1f} {queries:8}{flag}")
+
+    print("\nwhat the estimate saves:")
+    for table in ("chatkit_app_message", "chatkit_app_conversation"):
+        exact = timed_sql(f"SELECT COUNT(*) FROM {table}", options.runs)
+        estimate = timed_sql(
+            f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{table}'::regclass", options.runs
+        )
+        print(f"  {table:28} COUNT(*) {exact:8.1f} ms   estimate {estimate:6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
