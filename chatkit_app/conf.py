@@ -26,6 +26,52 @@ DEFAULTS: dict[str, Any] = {
     # --- offline development responder -------------------------------------
     # Seconds between words of the offline development responder.
     "DEV_RESPONDER_DELAY": 0.04,
+    # --- the chat page (chatkit_app/ui.py builds the component's options) ----
+    # CHATKIT_UI is merged over this key by key (``theme`` too), so a project
+    # sets only what it changes, e.g. CHATKIT_UI='{"greeting": "Hi!"}'.
+    "UI": {
+        # Endpoint the page talks to; empty is this site's /chatkit.
+        "api_url": "",
+        # The official component's domain key (register the site's domain with
+        # OpenAI for production; any placeholder works on localhost).
+        "domain_key": "domain_pk_localhost_dev",
+        # The official <openai-chatkit> script; empty always uses the built-in client.
+        "script_url": "https://cdn.platform.openai.com/deployments/chatkit/chatkit.js",
+        # Seconds to wait for that script before the built-in client takes over.
+        "fallback_timeout": 4.0,
+        # color_scheme: light, dark or system; radius: pill, round, soft, sharp;
+        # density: compact, normal, spacious; empty font_family keeps the default.
+        "theme": {
+            "color_scheme": "light",
+            "accent": "#0f766e",
+            "radius": "round",
+            "density": "normal",
+            "font_family": "",
+            "base_size": 16,
+        },
+        "greeting": "What can I help with today?",
+        # Start-screen prompts: {"label", "prompt", "icon"} or plain strings.
+        "prompts": [
+            {"label": "What can you do?", "prompt": "What can you do?", "icon": "circle-question"},
+            {
+                "label": "Write a haiku",
+                "prompt": "Write a haiku about the sea.",
+                "icon": "sparkle",
+            },
+        ],
+        "placeholder": "Message the assistant",
+        # Offer the models of CHATKIT_MODELS in the composer (when more than one).
+        "model_picker": True,
+        "attachments": False,
+        "dictation": False,
+        "history": True,
+        "feedback": True,
+        "retry": True,
+        # BCP 47 tag, e.g. "de-DE"; empty is the request's language (LANGUAGE_CODE).
+        "locale": "",
+        # Markdown line shown under the composer; empty shows none.
+        "disclaimer": "",
+    },
     # --- model provider (see chatkit_app/providers.py) ----------------------
     # "openai" (Responses API), "gemini", "openai-compatible" (any Chat
     # Completions API at BASE_URL) or "offline". Empty: chosen from the keys

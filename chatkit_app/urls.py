@@ -1,10 +1,13 @@
-"""URLs of the ChatKit app: the protocol endpoint and the health check."""
+"""URLs of the ChatKit app: the protocol endpoint, the health check and the chat pages."""
 
 from django.urls import path
 
-from . import attachment_views, views
+from . import attachment_views, pages, views
 
 urlpatterns = [
+    path("", pages.chat, name="chat"),
+    path("threads/<str:thread_id>", pages.chat, name="chat_thread"),
+    path("demo/", pages.demo, name="chat_demo"),
     path("chatkit", views.chatkit_endpoint, name="chatkit"),
     path(
         "chatkit/attachments/<str:attachment_id>/upload",

@@ -1,9 +1,16 @@
-"""Project URLs: the admin, and everything chatkit_app serves."""
+"""Project URLs: the admin, sign-in and sign-out, and everything chatkit_app serves."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("chatkit_app.urls")),
 ]

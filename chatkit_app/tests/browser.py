@@ -1,0 +1,151 @@
+"""
+Real-browser fixtures: Debian's headless Chromium driven by Playwright's sync
+API, against a live daphne server (see live_daphne.py).
+
+Test modules re-export the fixtures they use (``from .browser import browser
+as browser``). Without ``/usr/bin/chromium`` the browser tests skip, except
+under ``CI=true``, where a missing browser is a failure: CI must run them.
+
+OpenAI's CDN is blocked in every page by default, so the page falls back to
+the built-in client at once (as on an offline machine) whether or not the
+machine running the tests can reach the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+CHROMIUM = os.environ.get("CHATKIT_TEST_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CDN = re.compile(r"^https://cdn\.platform\.openai\.com/")
+SCREENSHOTS = Path(settings.BASE_DIR) / "test-output" / "screenshots"
+TIMEOUT_MS = 10_000
+
+
+def require_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; under CI=true the browser tests must run.")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test module."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running on this thread, so
+    # Django would refuse the tests' own ORM calls (fixtures, assertions) as
+    # "async unsafe". They run strictly between browser calls, never
+    # concurrently with it, so allow them for as long as the browser is up.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def add_session(context: Any, base_url: str, user: Any) -> None:
+    """Sign ``user`` in by giving the browser a session cookie."""
+    client = Client()
+    client.force_login(user)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
+    )
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """``open_page(server, user=alice, path="/")``: a page in a fresh browser
+    context (its own cookies and storage). The test fails if the page threw
+    an uncaught JavaScript error."""
+    opened: list[tuple[Any, list[str]]] = []
+
+    def open_(
+        server: Any,
+        *,
+        user: Any = None,
+        path: str | None = "/",
+        viewport: tuple[int, int] = (1280, 800),
+        block_cdn: bool = True,
+        color_scheme: str = "light",
+    ) -> Any:
+        context = browser.new_context(
+            base_url=server.url,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            color_scheme=color_scheme,
+            # No transitions: screenshots show settled layouts, not mid-slide.
+            reduced_motion="reduce",
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        if block_cdn:
+            context.route(CDN, lambda route: route.abort())
+        if user is not None:
+            add_session(context, server.url, user)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        opened.append((context, errors))
+        if path is not None:
+            page.goto(path)
+        return page
+
+    yield open_
+    thrown = [error for _, errors in opened for error in errors]
+    for context, _ in opened:
+        context.close()
+    assert not thrown, f"JavaScript errors on the page: {thrown}"
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
+    """Save a screenshot under test-output/screenshots/ (look at them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def chat_ready(page: Any) -> Any:
+    """Wait until a panel has mounted the built-in client; returns its root."""
+    page.wait_for_selector("[data-chatkit-mode=builtin] .ck-app")
+    return page.locator(".ck-app").first
+
+
+def send(page: Any, text: str) -> None:
+    composer = page.locator(".ck-input").first
+    composer.fill(text)
+    composer.press("Enter")
+
+
+def last_reply(page: Any) -> Any:
+    """The newest assistant message, once it has finished streaming."""
+    page.wait_for_selector(".ck-item--assistant_message:not(.is-streaming) .ck-actions")
+    return page.locator(".ck-item--assistant_message").last

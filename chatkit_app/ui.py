@@ -1,0 +1,195 @@
+"""
+What the chat page hands to the browser: the options of the official
+``<openai-chatkit>`` component, and the configuration of our own built-in
+client, both built from the one ``CHATKIT_UI`` setting.
+
+Templates pass the result through ``json_script`` (never string
+concatenation), so nothing in a setting can break out of the page's markup.
+The option names are those of ``@openai/chatkit``'s ``ChatKitOptions``
+(checked against its 1.9 type declarations); only ``api.fetch``, a function,
+is added in the browser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.urls import reverse
+from django.utils import translation
+
+from .conf import DEFAULTS
+from .providers import available_models, current_provider
+
+LAYOUTS = ("full", "sidebar", "modal")
+COLOR_SCHEMES = ("light", "dark", "system")
+RADII = ("pill", "round", "soft", "sharp")
+DENSITIES = ("compact", "normal", "spacious")
+BASE_SIZES = (14, 15, 16, 17, 18)
+# Placeholder the client replaces with a thread id to build its address.
+THREAD_ID_PLACEHOLDER = "__thread_id__"
+
+
+def ui_settings() -> dict[str, Any]:
+    """``CHATKIT_UI`` merged over the documented defaults, and checked.
+
+    Raises ImproperlyConfigured naming the key at fault, so a typo in a
+    setting is reported as such instead of being silently ignored.
+    """
+    defaults: dict[str, Any] = DEFAULTS["UI"]
+    custom = getattr(settings, "CHATKIT_UI", None) or {}
+    if not isinstance(custom, dict):
+        raise ImproperlyConfigured("CHATKIT_UI must be a dict (JSON object in the environment).")
+    _reject_unknown("CHATKIT_UI", custom, defaults)
+    merged = {**defaults, **custom}
+    theme = custom.get("theme") or {}
+    if not isinstance(theme, dict):
+        raise ImproperlyConfigured("CHATKIT_UI['theme'] must be a dict.")
+    _reject_unknown("CHATKIT_UI['theme']", theme, defaults["theme"])
+    merged["theme"] = {**defaults["theme"], **theme}
+    _check_values(merged)
+    merged["prompts"] = [_prompt(p) for p in merged["prompts"]]
+    return merged
+
+
+def _reject_unknown(name: str, given: dict[str, Any], known: dict[str, Any]) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} has unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}."
+        )
+
+
+def _check_values(ui: dict[str, Any]) -> None:
+    theme = ui["theme"]
+    choices = {
+        "color_scheme": COLOR_SCHEMES,
+        "radius": RADII,
+        "density": DENSITIES,
+        "base_size": BASE_SIZES,
+    }
+    for key, allowed in choices.items():
+        if theme[key] not in allowed:
+            raise ImproperlyConfigured(
+                f"CHATKIT_UI['theme']['{key}'] must be one of "
+                f"{', '.join(map(str, allowed))}, not {theme[key]!r}."
+            )
+    timeout = ui["fallback_timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+        raise ImproperlyConfigured("CHATKIT_UI['fallback_timeout'] must be seconds (>= 0).")
+    for key in ("model_picker", "attachments", "dictation", "history", "feedback", "retry"):
+        if not isinstance(ui[key], bool):
+            raise ImproperlyConfigured(f"CHATKIT_UI['{key}'] must be true or false.")
+    if not isinstance(ui["prompts"], list):
+        raise ImproperlyConfigured("CHATKIT_UI['prompts'] must be a list.")
+
+
+def _prompt(value: Any) -> dict[str, str]:
+    """A start-screen prompt in the component's shape, from a dict or a string."""
+    if isinstance(value, str):
+        return {"label": value, "prompt": value}
+    if not isinstance(value, dict) or not value.get("prompt"):
+        raise ImproperlyConfigured(
+            "Each CHATKIT_UI['prompts'] entry is a string or {'label', 'prompt', 'icon'}."
+        )
+    prompt = {"label": str(value.get("label") or value["prompt"]), "prompt": str(value["prompt"])}
+    if value.get("icon"):
+        prompt["icon"] = str(value["icon"])
+    return prompt
+
+
+def locale_tag(language: str) -> str:
+    """Django's language code as a BCP 47 tag: ``en-us`` -> ``en-US``."""
+    parts = language.replace("_", "-").split("-")
+    tag = [parts[0].lower()]
+    for part in parts[1:]:
+        tag.append(part.upper() if len(part) == 2 else part.title())
+    return "-".join(tag)
+
+
+def api_url(ui: dict[str, Any] | None = None) -> str:
+    ui = ui or ui_settings()
+    return ui["api_url"] or reverse("chatkit")
+
+
+def component_options(
+    request: HttpRequest, *, initial_thread: str | None = None, ui: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``ChatKitOptions`` for ``<openai-chatkit>``'s ``setOptions``, minus ``api.fetch``."""
+    ui = ui or ui_settings()
+    theme = ui["theme"]
+    theme_option: dict[str, Any] = {
+        # "system" is resolved in the browser, which knows the preference.
+        "colorScheme": theme["color_scheme"],
+        "radius": theme["radius"],
+        "density": theme["density"],
+        "typography": {"baseSize": theme["base_size"]},
+    }
+    if theme["accent"]:
+        theme_option["color"] = {"accent": {"primary": theme["accent"], "level": 1}}
+    if theme["font_family"]:
+        theme_option["typography"]["fontFamily"] = theme["font_family"]
+
+    api: dict[str, Any] = {"url": api_url(ui), "domainKey": ui["domain_key"]}
+    composer: dict[str, Any] = {
+        "placeholder": ui["placeholder"],
+        "attachments": {"enabled": ui["attachments"]},
+        "dictation": {"enabled": ui["dictation"]},
+    }
+    if ui["attachments"]:
+        api["uploadStrategy"] = {"type": "two_phase"}
+    models = available_models()
+    if ui["model_picker"] and len(models) > 1:
+        composer["models"] = [
+            {"id": model, "label": model, "default": index == 0}
+            for index, model in enumerate(models)
+        ]
+
+    options: dict[str, Any] = {
+        "api": api,
+        "locale": ui["locale"] or locale_tag(translation.get_language() or settings.LANGUAGE_CODE),
+        "theme": theme_option,
+        "initialThread": initial_thread,
+        "history": {"enabled": ui["history"], "showDelete": True, "showRename": True},
+        "startScreen": {"greeting": ui["greeting"], "prompts": ui["prompts"]},
+        "composer": composer,
+        "threadItemActions": {"feedback": ui["feedback"], "retry": ui["retry"]},
+    }
+    if ui["disclaimer"]:
+        options["disclaimer"] = {"text": ui["disclaimer"]}
+    return options
+
+
+def page_config(
+    request: HttpRequest,
+    *,
+    layout: str = "full",
+    initial_thread: str | None = None,
+    follow_url: bool = False,
+) -> dict[str, Any]:
+    """Everything one chat panel needs in the browser, for ``json_script``.
+
+    ``follow_url``: the panel owns the page (the chat page itself), so the
+    open thread is reflected in the address bar and back/forward work.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    ui = ui_settings()
+    provider = current_provider()
+    return {
+        "layout": layout,
+        "options": component_options(request, initial_thread=initial_thread, ui=ui),
+        "scriptUrl": ui["script_url"],
+        "fallbackTimeoutMs": round(float(ui["fallback_timeout"]) * 1000),
+        # The token itself, for pages whose CSRF cookie is HttpOnly or in the
+        # session; the client prefers the cookie, which stays current.
+        "csrfToken": get_token(request),
+        "csrfCookieName": settings.CSRF_COOKIE_NAME,
+        "csrfHeaderName": settings.CSRF_HEADER_NAME.removeprefix("HTTP_").replace("_", "-"),
+        "threadUrl": reverse("chat_thread", args=[THREAD_ID_PLACEHOLDER]) if follow_url else "",
+        "homeUrl": reverse("chat") if follow_url else "",
+        "offline": provider.offline,
+    }
