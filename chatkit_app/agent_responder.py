@@ -29,6 +29,7 @@ from chatkit.types import (
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
     ClientToolCallItem,
+    InferenceOptions,
     ThreadItem,
     ThreadItemAddedEvent,
     ThreadItemDoneEvent,
@@ -40,6 +41,7 @@ from chatkit.types import (
 )
 
 from . import services
+from .assistants import Assistant, UnknownAssistant, get_assistant
 from .conf import chatkit_settings
 from .context import RequestContext
 from .db import db_call
@@ -75,42 +77,64 @@ class Turn:
     """Everything read from the database before the model is called."""
 
     items: list[ThreadItem]
+    options: InferenceOptions
+    assistant: Assistant
     instructions: str
     attachments: list[Attachment]
 
 
 @db_call
-def prepare_turn(context: RequestContext, thread: ThreadMetadata) -> Turn:
+def prepare_turn(
+    context: RequestContext, thread: ThreadMetadata, input_user_message: UserMessageItem | None
+) -> Turn:
     # One burst of database work; the connection is released before the
     # model call (which can take a minute) starts.
     items = recent_items(context, thread.id)
+    options = turn_options(input_user_message, items)
+    assistant = assistant_for(options)
     return Turn(
         items=items,
-        instructions=instructions_for(context, thread),
+        options=options,
+        assistant=assistant,
+        instructions=instructions_for(context, thread, assistant),
         attachments=attachment_rows(context, items),
     )
 
 
-def build_agent(provider: Provider, model: str, instructions: str) -> Agent[AgentContext]:
+def build_agent(
+    provider: Provider, model: str, instructions: str, assistant: Assistant
+) -> Agent[AgentContext]:
     return Agent(
-        name="assistant",
+        name=assistant.name,
         instructions=instructions,
+        tools=assistant.get_tools(),
         model=agents_model(provider, model),
         # Chat Completions providers only report usage when asked to.
         model_settings=ModelSettings(include_usage=True),
     )
 
 
-def requested_model(
+def turn_options(
     input_user_message: UserMessageItem | None, items: list[ThreadItem]
-) -> str | None:
-    """The model the user picked for this turn (or for the message being retried)."""
+) -> InferenceOptions:
+    """What the user picked for this turn (model, assistant): from the message
+    being answered or, for a tool output or an action, the last one sent."""
     if input_user_message is not None:
-        return input_user_message.inference_options.model
+        return input_user_message.inference_options
     for item in reversed(items):
         if isinstance(item, UserMessageItem):
-            return item.inference_options.model
-    return None
+            return item.inference_options
+    return InferenceOptions()
+
+
+def assistant_for(options: InferenceOptions) -> Assistant:
+    name = options.tool_choice.id if options.tool_choice else None
+    try:
+        return get_assistant(name)
+    except UnknownAssistant as exc:
+        raise CustomStreamError(
+            f"The assistant {name!r} is not available here.", allow_retry=False
+        ) from exc
 
 
 class ItemIds:
@@ -185,9 +209,9 @@ async def agent_respond(
     context: RequestContext,
 ) -> AsyncIterator[ThreadStreamEvent]:
     provider = current_provider()
-    turn = await prepare_turn(context, thread)
+    turn = await prepare_turn(context, thread, input_user_message)
     try:
-        model = allowed_model(requested_model(input_user_message, turn.items))
+        model = turn.assistant.model or allowed_model(turn.options.model)
     except ModelNotAllowed as exc:
         raise CustomStreamError(exc.message, allow_retry=False) from exc
 
@@ -201,7 +225,7 @@ async def agent_respond(
 
     # Files are read off the event loop, after the database connection is released.
     attachments = await sync_to_async(attachment_inputs, thread_sensitive=False)(turn.attachments)
-    agent = build_agent(provider, model, turn.instructions)
+    agent = build_agent(provider, model, turn.instructions, turn.assistant)
     agent_context = AgentContext(thread=thread, store=store, request_context=context)
     started = time.monotonic()
     result = Runner.run_streamed(

@@ -9,4 +9,7 @@ class ChatkitAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import assistants, checks  # noqa: F401  (checks registers system checks)
+
+        assistants.register(assistants.DefaultAssistant)
+        assistants.autodiscover()

@@ -105,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_ITEMS": 30,
     # Generate a short title after the first exchange.
     "GENERATE_TITLES": True,
+    # --- assistants (chatkit_app/assistants.py) -----------------------------
+    # The assistant that answers unless the composer's tool picker names another.
+    "DEFAULT_ASSISTANT": "assistant",
+    # Tools of the default assistant: dotted paths to functions whose first
+    # argument is a chatkit_app.assistants.ToolContext.
+    "TOOLS": [],
     # --- voice input (dictation) --------------------------------------------
     # Transcription model; empty is the provider's default.
     "TRANSCRIPTION_MODEL": "",

@@ -1,8 +1,9 @@
 """
 The instructions (system prompt) the model gets for a request.
 
-The base prompt is a setting (text, or a file for longer prompts); a project
-can extend it per request with ``CHATKIT_INSTRUCTIONS_HOOK``. The user's
+The base prompt is a setting (text, or a file for longer prompts), unless
+the assistant answering has instructions of its own; a project can extend
+it per request with ``CHATKIT_INSTRUCTIONS_HOOK``. The user's
 locale is added so replies follow the language the page asks for.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatkit.types import ThreadMetadata
 from django.conf import settings
@@ -18,6 +20,9 @@ from django.utils.module_loading import import_string
 
 from .conf import chatkit_settings
 from .context import RequestContext
+
+if TYPE_CHECKING:
+    from .assistants import Assistant
 
 
 def prompt_file_path(name: str) -> Path:
@@ -43,8 +48,10 @@ def base_prompt() -> str:
     return chatkit_settings.SYSTEM_PROMPT
 
 
-def instructions_for(context: RequestContext, thread: ThreadMetadata) -> str:
-    prompt = base_prompt()
+def instructions_for(
+    context: RequestContext, thread: ThreadMetadata, assistant: Assistant | None = None
+) -> str:
+    prompt = assistant.get_instructions(base_prompt()) if assistant else base_prompt()
     if chatkit_settings.INSTRUCTIONS_HOOK:
         hook = import_string(chatkit_settings.INSTRUCTIONS_HOOK)
         prompt = hook(prompt, context=context, thread=thread)

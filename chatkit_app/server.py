@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import lru_cache
+from typing import Any
 
 from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
 from chatkit.store import AttachmentStore, NotFoundError, Store
 from chatkit.types import (
+    Action,
     AssistantMessageItem,
     AudioInput,
     ChatKitReq,
     FeedbackKind,
+    SyncCustomActionResponse,
     ThreadItem,
     ThreadMetadata,
     ThreadsAddClientToolOutputReq,
@@ -31,20 +34,24 @@ from chatkit.types import (
     ThreadStreamEvent,
     TranscriptionResult,
     UserMessageItem,
+    WidgetItem,
 )
 from django.core.exceptions import ObjectDoesNotExist
 from pydantic import TypeAdapter
 
 from . import services
 from .agent_responder import agent_respond
+from .assistants import registered as registered_assistants
 from .attachments import DjangoAttachmentStore, check_message_attachments
 from .context import RequestContext
 from .db import db_call
 from .dev_responder import dev_respond
 from .providers import allowed_model, current_provider
-from .request_errors import ThreadNotActive
+from .request_errors import ChatKitRequestError, ThreadNotActive
 from .store import DjangoStore
 from .transcription import transcribe
+from .widget_actions import resolve as resolve_action
+from .widget_actions import run_sync_action, stream_action
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -76,8 +83,16 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         if isinstance(parsed, ThreadsCreateReq | ThreadsAddUserMessageReq):
             # Refuse a model outside the allowed list, and attachments that are
             # not the caller's uploaded files, before anything is stored.
-            allowed_model(parsed.params.input.inference_options.model)
+            options = parsed.params.input.inference_options
+            allowed_model(options.model)
+            if options.tool_choice and options.tool_choice.id not in registered_assistants():
+                raise ChatKitRequestError(
+                    f"There is no assistant {options.tool_choice.id!r}.", code="unknown_assistant"
+                )
             await check_message_attachments(context, parsed.params.input.attachments)
+        if isinstance(parsed, ThreadsCustomActionReq | ThreadsSyncCustomActionReq):
+            # Unknown action types and bad payloads are the client's mistake: 400.
+            resolve_action(parsed.params.action)
         if isinstance(parsed, WRITES_TO_THREAD):
             # Raises NotFoundError for a missing thread or someone else's.
             thread = await self.store.load_thread(parsed.params.thread_id, context)
@@ -98,6 +113,24 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         self, audio_input: AudioInput, context: RequestContext
     ) -> TranscriptionResult:
         return await transcribe(audio_input, context)
+
+    def action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: RequestContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        return stream_action(thread, action, sender, context)
+
+    async def sync_action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: RequestContext,
+    ) -> SyncCustomActionResponse:
+        return await run_sync_action(self.store, thread, action, sender, context)
 
     def respond(
         self,

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "channels",
     "corsheaders",
     "chatkit_app",
+    # The demo app: a to-do list the chat manages (tasks/assistants.py).
+    "tasks",
 ]
 
 MIDDLEWARE = [

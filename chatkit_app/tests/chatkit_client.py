@@ -122,3 +122,22 @@ def post_chatkit(
         return Reply(response.status_code, dict(response.items()), content)
 
     return async_to_sync(send)()
+
+
+class ApiClient:
+    """A user's API client: a bearer token, and /chatkit requests in-process."""
+
+    def __init__(self, user):
+        from chatkit_app.tokens import token_create
+
+        self.user = user
+        _, raw = token_create(user=user)
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+    def __call__(self, body: Any, **headers: str) -> Reply:
+        return post_chatkit(body, **self.auth, **headers)
+
+    def start(self, text: str, **extra: Any) -> tuple[str, list[dict[str, Any]]]:
+        """Create a thread with one message; its id and the streamed events."""
+        events = self(create_thread(text, **extra)).events()
+        return events[0]["thread"]["id"], events

@@ -101,7 +101,7 @@ def test_history_is_loaded_with_one_query(
     thread = thread_from_conversation(Conversation.objects.get(pk=thread_id))
 
     with django_assert_num_queries(1):
-        turn = async_to_sync(prepare_turn)(ctx(alice), thread)
+        turn = async_to_sync(prepare_turn)(ctx(alice), thread, None)
     assert [item.type for item in turn.items] == ["user_message", "assistant_message"]
 
 

@@ -19,7 +19,7 @@ from chatkit.types import (
 
 from chatkit_app.models import Conversation, Message
 
-from .thread_items import every_thread_item, thread_item_types
+from .thread_items import assert_contains, every_thread_item, thread_item_types
 
 pytestmark = pytest.mark.django_db
 run = async_to_sync
@@ -291,3 +291,23 @@ def test_attachments_are_upserted_and_remember_their_thread(store, alice, ctx):
     run(store.delete_attachment)("atc_2", context)
     with pytest.raises(NotFoundError):
         run(store.load_attachment)("atc_2", context)
+
+
+def test_a_widget_built_from_a_widget_template_loses_nothing(store, alice, ctx):
+    from chatkit.types import WidgetItem
+
+    from tasks.widgets import ListedTask, task_list_widget
+
+    context = ctx(alice)
+    thread = new_thread(store, context)
+    widget = task_list_widget([ListedTask(7, "Buy milk", False, "Due Fri")])
+    item = WidgetItem(id="msg_w", thread_id=thread.id, created_at=datetime.now(), widget=widget)
+    run(store.add_thread_item)(thread.id, item, context)
+
+    loaded = run(store.load_item)(thread.id, "msg_w", context)
+    # The SDK reads the JSON back as its strict widget classes, which fill in
+    # defaults (e.g. an action's loadingBehavior): more, never less.
+    assert_contains(
+        loaded.model_dump(mode="json", exclude_none=True),
+        item.model_dump(mode="json", exclude_none=True),
+    )

@@ -201,3 +201,20 @@ def every_thread_item(thread_id: str, prefix: str = "it") -> list[ThreadItem]:
         ),
         EndOfTurnItem(id=f"{prefix}_end", thread_id=thread_id, created_at=now),
     ]
+
+
+def assert_contains(actual: object, expected: object, path: str = "") -> None:
+    """Everything in ``expected`` is in ``actual`` (which may hold more, e.g.
+    defaults the SDK's models fill in when JSON is read back)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{path}: {actual!r} is not a dict"
+        for key, value in expected.items():
+            assert key in actual, f"{path}.{key} is missing"
+            assert_contains(actual[key], value, f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), f"{path}: {actual!r} is not a list"
+        assert len(actual) == len(expected), f"{path}: {len(actual)} items, not {len(expected)}"
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_contains(a, e, f"{path}[{index}]")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"

@@ -700,7 +700,11 @@ export class BuiltInClient {
         node.append(body);
         this.renderAssistantBody(item, body);
         if (done) node.append(this.messageActions(item));
-        else node.classList.add("is-streaming");
+        else {
+          node.classList.add("is-streaming");
+          // Screen readers announce the reply once it is complete, not every word.
+          node.setAttribute("aria-busy", "true");
+        }
         break;
       }
       case "widget": {
@@ -1044,6 +1048,7 @@ export class BuiltInClient {
     const entry = this.items.get(itemId);
     if (!entry || !entry.node.classList.contains("is-streaming")) return;
     entry.node.classList.remove("is-streaming");
+    entry.node.removeAttribute("aria-busy");
     if (entry.item.type === "assistant_message") {
       const body = entry.node.querySelector(".ck-bubble");
       if (body) this.renderAssistantBody(entry.item, body);
