@@ -90,14 +90,14 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
                     f"There is no assistant {options.tool_choice.id!r}.", code="unknown_assistant"
                 )
             await check_message_attachments(context, parsed.params.input.attachments)
-        if isinstance(parsed, ThreadsCustomActionReq | ThreadsSyncCustomActionReq):
-            # Unknown action types and bad payloads are the client's mistake: 400.
-            resolve_action(parsed.params.action)
         if isinstance(parsed, WRITES_TO_THREAD):
             # Raises NotFoundError for a missing thread or someone else's.
             thread = await self.store.load_thread(parsed.params.thread_id, context)
             if thread.status.type != "active":
                 raise ThreadNotActive(thread)
+        if isinstance(parsed, ThreadsCustomActionReq | ThreadsSyncCustomActionReq):
+            # Unknown action types and bad payloads are the client's mistake: 400.
+            resolve_action(parsed.params.action)
         return await super().process(request, context)
 
     async def add_feedback(

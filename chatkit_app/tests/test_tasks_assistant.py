@@ -290,7 +290,7 @@ def test_the_tool_picker_routes_a_turn_to_another_assistant(provider, api, alice
         "tools" not in provider.answer_requests()[-1].body
         or not provider.answer_requests()[-1].body["tools"]
     )
-    assert not events_of(plain, "thread.item.done")[-1]["item"]["type"] == "widget"
+    assert events_of(plain, "thread.item.done")[-1]["item"]["type"] != "widget"
 
 
 def test_an_unknown_assistant_is_refused(provider, api):
