@@ -209,7 +209,12 @@ def conversation_export(
             Feedback.objects.filter(conversation_id__in=ids).order_by(
                 "conversation_id", "message__sequence", "user__username"
             ),
-            {"item_id": "message_id", "user": "user__username", "kind": "kind"},
+            {
+                "item_id": "message_id",
+                "user": "user__username",
+                "kind": "kind",
+                "created_at": "created_at",
+            },
         )
         usage = _records_by_conversation(
             ModelUsage.objects.filter(conversation_id__in=ids).order_by(

@@ -101,6 +101,8 @@ def bulk_conversations(
                 type="assistant_message",
                 role="assistant",
                 text=f"{text} {seq}",
+                # As the store writes it: the column mirrors the item's own.
+                created_at=now,
                 data={
                     "id": f"msg_{thread_id}_{seq}",
                     "thread_id": thread_id,
