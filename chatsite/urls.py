@@ -1,4 +1,5 @@
-"""Project URLs: the admin, sign-in and sign-out, and everything chatkit_app serves."""
+"""Project URLs: the admin, sign-in and sign-out, the tasks demo, and everything
+chatkit_app serves."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -12,5 +13,6 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tasks/", include("tasks.urls")),
     path("", include("chatkit_app.urls")),
 ]

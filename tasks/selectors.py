@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from .models import Task
 
@@ -23,7 +23,8 @@ def task_list(
         tasks = tasks.filter(done=True)
     if due_within_days is not None:
         tasks = tasks.filter(due_date__lte=date.today() + timedelta(days=due_within_days))
-    return tasks.order_by("done", "due_date", "-created_at")
+    # Dated tasks first, soonest first; undated ones after, newest first.
+    return tasks.order_by("done", F("due_date").asc(nulls_last=True), "-created_at")
 
 
 def task_get(*, owner: AbstractBaseUser, task_id: int) -> Task:
