@@ -365,3 +365,8 @@ def usage_stats(*, since: datetime) -> dict[str, Any]:
             {**row, "day": row["day"].isoformat() if row["day"] else None} for row in tokens
         ],
     }
+
+
+def attachments_orphaned(*, before: datetime) -> QuerySet[Attachment]:
+    """Attachments created before ``before`` that no message carries."""
+    return Attachment.objects.filter(conversation__isnull=True, created_at__lt=before)

@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from pydantic import ValidationError
 
 from .models import Attachment, Conversation, Feedback, Message, ModelUsage
+from .selectors import attachments_orphaned
 from .serialization import (
     attachment_from_data,
     attachment_to_data,
@@ -240,7 +241,7 @@ def attachments_prune_orphans(*, older_than: datetime) -> int:
     from the composer, or abandoned) created before ``older_than``, with
     their files. Returns how many were deleted."""
     with transaction.atomic():
-        orphans = Attachment.objects.filter(conversation__isnull=True, created_at__lt=older_than)
+        orphans = attachments_orphaned(before=older_than)
         files = list(orphans.values_list("file", "preview"))
         count, _ = orphans.delete()
         transaction.on_commit(lambda: _delete_files(files))

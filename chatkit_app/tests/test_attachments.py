@@ -371,3 +371,31 @@ def test_orphans_are_pruned_after_the_grace_period(
     assert list(Attachment.objects.values_list("pk", flat=True)) == [sent["id"]]
     assert orphan["id"] != never_uploaded["id"]
     assert len(stored_files(media)) == 2  # the sent image and its preview
+
+
+def test_chatkit_prune_orphans_removes_old_unsent_uploads(
+    as_alice, media, settings, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    sent = as_alice.attach(png())
+    as_alice.call(create_thread("keep", attachments=[sent["id"]]))
+    as_alice.attach(b"forgotten", "f.txt", "text/plain")
+
+    def prune(*args: str) -> str:
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("chatkit_prune", "--orphans", *args, stdout=out)
+        return out.getvalue().strip()
+
+    # Within the grace period nothing goes.
+    assert prune().startswith("Deleted 0 orphaned attachments")
+    assert prune("--older-than", "1m", "--dry-run").startswith("Would delete 0")
+    Attachment.objects.exclude(pk=sent["id"]).update(created_at=timezone.now() - timedelta(days=2))
+    assert prune("--dry-run").startswith("Would delete 1 orphaned attachments")
+    assert prune().startswith("Deleted 1 orphaned attachments")
+    assert list(Attachment.objects.values_list("pk", flat=True)) == [sent["id"]]
+    assert len(stored_files(media)) == 2
+    assert prune().startswith("Deleted 0 orphaned attachments"), "idempotent"

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from chatkit_app import selectors, services
+from chatkit_app.conf import chatkit_settings
 from chatkit_app.management.progress import Progress
 from chatkit_app.models import Conversation
 
@@ -27,7 +28,8 @@ def parse_age(value: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Delete conversations with no activity (no new item, no status change) for longer "
-        "than --older-than, with their items, feedback, attachment rows and stored files. "
+        "than --older-than, with their items, feedback, attachment rows and stored files; "
+        "with --orphans, delete uploads never sent in a message instead. "
         "Model usage rows stay, for cost reports. Safe to run again (from cron): what is "
         "gone is gone, and each batch is its own transaction."
     )
@@ -35,9 +37,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            required=True,
             metavar="AGE",
             help="Last activity older than this: a number and a unit, m/h/d/w (e.g. 90d, 12h).",
+        )
+        parser.add_argument(
+            "--orphans",
+            action="store_true",
+            help="Instead, delete uploaded attachments never sent in a message, once older "
+            "than --older-than or CHATKIT_ATTACHMENT_ORPHAN_HOURS.",
         )
         parser.add_argument(
             "--status",
@@ -52,6 +59,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["orphans"]:
+            self.prune_orphans(options)
+            return
+        if not options["older_than"]:
+            raise CommandError("--older-than is required (or --orphans).")
         try:
             age = parse_age(options["older_than"])
         except ValueError:
@@ -83,4 +95,27 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Deleted {total.conversations} {which}, {total.items} items and "
             f"{total.attachments} attachments ({since})."
+        )
+
+    def prune_orphans(self, options: dict[str, Any]) -> None:
+        if options["status"]:
+            raise CommandError("--status does not apply to --orphans.")
+        if options["older_than"]:
+            try:
+                age = parse_age(options["older_than"])
+            except ValueError:
+                raise CommandError(f"--older-than {options['older_than']!r}: e.g. 24h.") from None
+        else:
+            age = timedelta(hours=chatkit_settings.ATTACHMENT_ORPHAN_HOURS)
+        before = timezone.now() - age
+        if options["dry_run"]:
+            count = selectors.attachments_orphaned(before=before).count()
+            self.stdout.write(
+                f"Would delete {count} orphaned attachments (created before "
+                f"{before:%Y-%m-%d %H:%M} UTC). Nothing was deleted."
+            )
+            return
+        count = services.attachments_prune_orphans(older_than=before)
+        self.stdout.write(
+            f"Deleted {count} orphaned attachments (created before {before:%Y-%m-%d %H:%M} UTC)."
         )
