@@ -35,7 +35,9 @@ LAUNCH_ARGS = [
 ]
 CDN = re.compile(r"^https://cdn\.platform\.openai\.com/")
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-output" / "screenshots"
-TIMEOUT_MS = 10_000
+# Generous: CI machines run other suites at the same time. A passing test
+# never waits this long; it only bounds how long a failing one takes.
+TIMEOUT_MS = 15_000
 
 
 def require_chromium() -> None:
@@ -51,7 +53,10 @@ def require_chromium() -> None:
 def browser() -> Iterator[Any]:
     """One headless Chromium per test module."""
     require_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # expect() has its own default (5 s), separate from the context's.
+    expect.set_options(timeout=TIMEOUT_MS)
 
     # Playwright's sync API keeps an asyncio loop running on this thread, so
     # Django would refuse the tests' own ORM calls (fixtures, assertions) as
