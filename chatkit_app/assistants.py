@@ -43,8 +43,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 
-from agents import FunctionTool, RunContextWrapper, function_tool
-from chatkit.agents import AgentContext
 from chatkit.types import (
     ClientEffectEvent,
     ProgressUpdateEvent,
@@ -59,6 +57,10 @@ from .conf import chatkit_settings
 from .context import RequestContext
 
 if TYPE_CHECKING:
+    # The Agents SDK takes seconds to import: only the server needs it, not
+    # every manage.py command (this module is imported at start-up).
+    from agents import FunctionTool, RunContextWrapper
+    from chatkit.agents import AgentContext
     from chatkit.icons import IconName
     from chatkit.widgets import WidgetRoot
 
@@ -256,6 +258,8 @@ def as_function_tool(func: Callable[..., Any]) -> FunctionTool:
     context type, so the tool it sees takes the SDK's RunContextWrapper and
     the rest of ``func``'s arguments, with their annotations resolved in
     ``func``'s own module."""
+    from agents import RunContextWrapper, function_tool
+
     signature = inspect.signature(func)
     params = list(signature.parameters.values())
     if not params:

@@ -92,7 +92,8 @@ def _delete_conversations(queryset) -> int:
         .values_list("file", "preview")
     )
     Message.objects.filter(conversation_id__in=ids).delete()
-    count, _ = Conversation.objects.filter(pk__in=ids).delete()
+    _, deleted = Conversation.objects.filter(pk__in=ids).delete()
+    count = deleted.get(Conversation._meta.label, 0)
     # Files are removed only once the rows are gone for good.
     transaction.on_commit(lambda: _delete_files(files))
     return count
