@@ -43,6 +43,7 @@ from .admin_filters import (
     TokenStateFilter,
     UserFilter,
 )
+from .admin_live import live_urls
 from .admin_paginator import EstimatedCountPaginator
 from .models import ApiToken, Attachment, Conversation, Feedback, Message, ModelUsage
 from .tokens import token_revoke
@@ -224,6 +225,10 @@ class ConversationAdmin(LargeTableAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any):
         return ConversationChangeList
+
+    def get_urls(self):
+        # The live pages: watch a conversation, recent activity (admin_live.py).
+        return [*live_urls(self), *super().get_urls()]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

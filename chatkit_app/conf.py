@@ -146,6 +146,16 @@ DEFAULTS: dict[str, Any] = {
     # Absolute base URL for links built outside a request (commands), e.g.
     # https://chat.example.org; inside a request the request's host is used.
     "PUBLIC_URL": "http://localhost:8000",
+    # --- live updates for staff (chatkit_app/live_events.py, consumers.py) ---
+    # Publish items, activity and replies being written to the admin's watch
+    # and activity pages through the channel layer (REDIS_URL across processes).
+    "LIVE_UPDATES": True,
+    # Seconds over which a reply's text deltas are merged into one message
+    # (0 sends every delta); keeps Redis traffic low on fast streams.
+    "LIVE_DELTA_INTERVAL": 0.1,
+    # Items (and activity entries) a watcher gets on first connecting; a
+    # reconnecting watcher gets everything it missed instead.
+    "LIVE_BACKLOG": 50,
 }
 
 

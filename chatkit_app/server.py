@@ -39,7 +39,7 @@ from chatkit.types import (
 from django.core.exceptions import ObjectDoesNotExist
 from pydantic import TypeAdapter
 
-from . import services
+from . import live_events, services
 from .agent_responder import agent_respond
 from .assistants import registered as registered_assistants
 from .attachments import DjangoAttachmentStore, check_message_attachments
@@ -121,7 +121,9 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         sender: WidgetItem | None,
         context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
-        return stream_action(thread, action, sender, context)
+        # live_events.relay: staff watching the thread see the reply as it
+        # is written (items are only saved, and published, when done).
+        return live_events.relay(thread.id, stream_action(thread, action, sender, context))
 
     async def sync_action(
         self,
@@ -139,8 +141,12 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
         context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
         if current_provider().offline:
-            return dev_respond(self.store, thread, input_user_message, context)
-        return agent_respond(self.store, thread, input_user_message, context)
+            return live_events.relay(
+                thread.id, dev_respond(self.store, thread, input_user_message, context)
+            )
+        return live_events.relay(
+            thread.id, agent_respond(self.store, thread, input_user_message, context)
+        )
 
     async def handle_stream_cancelled(
         self, thread: ThreadMetadata, pending_items: list[ThreadItem], context: RequestContext

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from pydantic import ValidationError
 
+from . import live_events
 from .models import Attachment, Conversation, Feedback, Message, ModelUsage
 from .selectors import attachments_orphaned
 from .serialization import (
@@ -49,15 +50,18 @@ def conversation_save(*, owner: AbstractBaseUser, thread: ThreadMetadata) -> Con
     fields = thread_to_fields(thread)
     conversation = Conversation.objects.select_for_update().filter(pk=thread.id).first()
     if conversation is None:
-        return Conversation.objects.create(
+        conversation = Conversation.objects.create(
             id=thread.id, owner=owner, created_at=aware(thread.created_at), **fields
         )
+        live_events.conversation_saved(conversation, created=True)
+        return conversation
     if conversation.owner_id != owner.pk:
         raise IdCollision(thread.id)
     for name, value in fields.items():
         setattr(conversation, name, value)
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=[*fields, "updated_at"])
+    live_events.conversation_saved(conversation, created=False)
     return conversation
 
 
@@ -69,6 +73,7 @@ def conversation_set_status(
     conversation.status_reason = reason
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["status", "status_reason", "updated_at"])
+    live_events.conversation_saved(conversation, created=False)
     return conversation
 
 
@@ -129,7 +134,11 @@ def message_upsert(
         .get(pk=conversation_id, owner=owner)
     )
     fields = item_to_fields(item)
-    existing = Message.objects.filter(pk=item.id).only("pk", "conversation_id").first()
+    existing = (
+        Message.objects.filter(pk=item.id)
+        .only("pk", "conversation_id", "sequence", "interrupted")
+        .first()
+    )
     now = timezone.now()
     if existing is not None:
         if existing.conversation_id != conversation.pk:
@@ -138,6 +147,8 @@ def message_upsert(
             fields["interrupted"] = interrupted
         Message.objects.filter(pk=item.id).update(**fields, updated_at=now)
         message = existing
+        for name, value in {**fields, "updated_at": now}.items():
+            setattr(message, name, value)
     else:
         Conversation.objects.filter(pk=conversation.pk).update(item_sequence=F("item_sequence") + 1)
         sequence = Conversation.objects.filter(pk=conversation.pk).values_list(
@@ -151,6 +162,7 @@ def message_upsert(
             **fields,
         )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    live_events.item_saved(message)
     return message
 
 
@@ -161,6 +173,7 @@ def message_delete(*, owner: AbstractBaseUser, conversation_id: str, message_id:
     ).delete()
     if not deleted:
         raise Message.DoesNotExist(message_id)
+    live_events.item_removed(conversation_id=conversation_id, item_id=message_id)
 
 
 @transaction.atomic
@@ -271,6 +284,7 @@ def feedback_record(
             defaults={"kind": kind, "conversation": conversation, "created_at": timezone.now()},
         )
         recorded.append(feedback)
+    live_events.feedback_recorded(recorded, user=owner)
     return recorded
 
 
@@ -292,7 +306,7 @@ def usage_record(
     conversation_id = (
         Conversation.objects.filter(pk=thread_id, owner=user).values_list("pk", flat=True).first()
     )
-    return ModelUsage.objects.create(
+    usage = ModelUsage.objects.create(
         user=user,
         conversation_id=conversation_id,
         message_id=message_id,
@@ -304,6 +318,8 @@ def usage_record(
         latency_ms=latency_ms,
         error=error[:255],
     )
+    live_events.usage_recorded(usage)
+    return usage
 
 
 # --- staff tools: import and prune ----------------------------------------------

@@ -1,0 +1,172 @@
+"""The admin's live pages in a real headless Chromium against a live daphne
+server: staff see a conversation and the site's activity change without
+reloading, text stays text, and a dropped connection loses nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.sessions.models import Session
+from playwright.sync_api import expect
+
+from chatkit_app.models import Message
+from chatkit_app.tokens import token_create
+
+from .browser import browser as browser
+from .browser import open_page as open_page
+from .browser import screenshot
+from .chatkit_client import add_message, create_thread, parse_sse
+from .live_daphne import start_daphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    # Slow enough to watch a reply being written.
+    with start_daphne({"CHATKIT_DEV_RESPONDER_DELAY": "0.05"}) as live:
+        yield live
+
+
+@pytest.fixture
+def alice_api(server, alice) -> Iterator[httpx.Client]:
+    _, raw = token_create(user=alice)
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def post(client: httpx.Client, body: Any) -> list[dict[str, Any]]:
+    response = client.post("/chatkit", content=json.dumps(body))
+    assert response.status_code == 200, response.text
+    return parse_sse(response.content)
+
+
+def watch_page(open_page, server, user, thread_id: str):
+    page = open_page(
+        server,
+        user=user,
+        path=f"/admin/chatkit_app/conversation/{thread_id.replace('_', '_5F')}/watch/",
+    )
+    expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
+    return page
+
+
+def shown_texts(page) -> list[str]:
+    return page.locator(".ck-live-item .ck-live-text").all_inner_texts()
+
+
+def stored_texts(thread_id: str) -> list[str]:
+    return list(
+        Message.objects.filter(conversation_id=thread_id)
+        .order_by("sequence")
+        .values_list("text", flat=True)
+    )
+
+
+def test_staff_watch_a_reply_being_written_without_reloading(server, open_page, alice_api, charlie):
+    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    page = watch_page(open_page, server, charlie, thread_id)
+    items = page.locator(".ck-live-item")
+    expect(items).to_have_count(2)
+    expect(page.locator('[data-field="owner"]')).to_have_text("alice")
+
+    hostile = '<img src=x onerror="window.__pwned = 1"> **not bold**'
+    with alice_api.stream(
+        "POST", "/chatkit", content=json.dumps(add_message(thread_id, hostile))
+    ) as response:
+        assert response.status_code == 200
+        # The question, then the reply while it is being written.
+        expect(items.nth(2).locator(".ck-live-text")).to_have_text(hostile)
+        writing = page.locator(".ck-live-item.ck-live-in-progress")
+        expect(writing).to_have_count(1)
+        expect(writing.locator(".ck-live-text")).not_to_have_text("")
+        expect(writing.locator("header")).to_contain_text("writing…")
+        screenshot(page, "live-watch-writing")
+        response.read()
+
+    expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(0)
+    expect(items).to_have_count(4)
+    expect(items.nth(3).locator("header")).to_contain_text("#4")
+    assert shown_texts(page) == stored_texts(thread_id)
+    # Text, never markup: no image element, no script ran.
+    assert page.locator(".ck-live-items img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    screenshot(page, "live-watch-done")
+
+
+def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
+    server, open_page, alice_api, charlie
+):
+    thread_id = post(alice_api, create_thread("First"))[0]["thread"]["id"]
+    page = watch_page(open_page, server, charlie, thread_id)
+    expect(page.locator(".ck-live-item")).to_have_count(2)
+
+    # Away while a whole exchange happens.
+    page.evaluate("window.chatkitLive.stop()")
+    post(alice_api, add_message(thread_id, "Second"))
+    page.evaluate("window.chatkitLive.start()")
+    expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
+    expect(page.locator(".ck-live-item")).to_have_count(4)
+    assert shown_texts(page) == stored_texts(thread_id)
+
+    # The connection drops in the middle of a reply: the page reconnects by
+    # itself (with backoff) and ends with every item exactly once.
+    with alice_api.stream(
+        "POST", "/chatkit", content=json.dumps(add_message(thread_id, "Third"))
+    ) as response:
+        expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(1)
+        page.evaluate("window.chatkitLive.ws.close()")
+        expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "waiting")
+        response.read()
+    expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
+    expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(0, timeout=15_000)
+    expect(page.locator(".ck-live-item")).to_have_count(6)
+    assert shown_texts(page) == stored_texts(thread_id)
+
+
+def test_the_page_stops_retrying_and_says_why_when_the_session_ends(
+    server, open_page, alice_api, charlie
+):
+    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    page = watch_page(open_page, server, charlie, thread_id)
+    Session.objects.all().delete()
+    page.evaluate("window.chatkitLive.ws.close()")
+    status = page.locator(".ck-live-status")
+    expect(status).to_have_attribute("data-state", "refused", timeout=15_000)
+    expect(status).to_contain_text("Your session has ended")
+
+
+def test_staff_see_recent_activity_as_it_happens(server, open_page, alice_api, charlie):
+    page = open_page(server, user=charlie, path="/admin/chatkit_app/conversation/activity/")
+    expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
+    entries = page.locator(".ck-live-entry")
+    before = entries.count()
+
+    events = post(alice_api, create_thread("Where is my parcel?"))
+    thread_id = events[0]["thread"]["id"]
+    reply_id = next(
+        event["item"]["id"]
+        for event in events
+        if event["type"] == "thread.item.done" and event["item"]["type"] == "assistant_message"
+    )
+    feedback = {
+        "type": "items.feedback",
+        "params": {"thread_id": thread_id, "item_ids": [reply_id], "kind": "negative"},
+    }
+    alice_api.post("/chatkit", content=json.dumps(feedback)).raise_for_status()
+
+    expect(entries).to_have_count(before + 2)
+    # Newest first.
+    expect(entries.nth(0)).to_contain_text("alice gave 👎 negative feedback")
+    expect(entries.nth(1)).to_contain_text("alice started a conversation")
+    screenshot(page, "live-activity")
+    entries.nth(1).get_by_role("link", name="watch live").click()
+    expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
+    expect(page.locator(".ck-live-item")).to_have_count(2)
+    screenshot(page, "live-activity-to-watch")
