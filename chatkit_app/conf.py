@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRIES": 2,
     # Send traces of agent runs to OpenAI (the Agents SDK's tracing).
     "TRACING": False,
+    # Prices per million tokens, {"model": [input, output]} (e.g. USD), so
+    # `chatkit_stats` can report what each user costs. Unknown models cost "?".
+    "MODEL_PRICES": {},
     # --- what the model is told ---------------------------------------------
     # The system prompt, as text...
     "SYSTEM_PROMPT": "You are a helpful assistant. Answer clearly and concisely.",

@@ -367,6 +367,45 @@ def usage_stats(*, since: datetime) -> dict[str, Any]:
     }
 
 
+def usage_by_user(*, since: datetime, prices: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tokens per user and model since ``since`` (one grouped query), with
+    their cost where ``prices`` ({model: [input, output] per million tokens})
+    knows the model; users by cost, then tokens, highest first."""
+    rows = (
+        ModelUsage.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("user__username", "model")
+        .annotate(
+            calls=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
+        )
+    )
+    users: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        user = users.setdefault(
+            row["user__username"],
+            {
+                "user": row["user__username"],
+                "calls": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost": 0.0,
+                "unpriced_models": [],
+            },
+        )
+        user["calls"] += row["calls"]
+        user["input_tokens"] += row["input_tokens"]
+        user["output_tokens"] += row["output_tokens"]
+        price = prices.get(row["model"])
+        if price is None:
+            user["unpriced_models"].append(row["model"])
+        else:
+            user["cost"] += (row["input_tokens"] * price[0] + row["output_tokens"] * price[1]) / 1e6
+    return sorted(
+        users.values(),
+        key=lambda u: (-u["cost"], -(u["input_tokens"] + u["output_tokens"]), u["user"]),
+    )
+
+
 def attachments_orphaned(*, before: datetime) -> QuerySet[Attachment]:
     """Attachments created before ``before`` that no message carries."""
     return Attachment.objects.filter(conversation__isnull=True, created_at__lt=before)

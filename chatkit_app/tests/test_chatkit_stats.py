@@ -64,7 +64,7 @@ def test_it_prints_totals_and_tokens_by_model_and_day(activity, monkeypatch):
     assert lines[1] == "Thread items: 14; 14 in the last 30 days"
     assert lines[2] == "Users: 2 with conversations; 1 active in the last 30 days"
     assert lines[3] == "Tokens by model and day (in the last 30 days):"
-    rows = [line.split() for line in lines[5:]]
+    rows = [line.split() for line in lines[5:9]]
     assert rows == [
         ["2026-11-20", "openai", "gpt-4.1", "1", "1", "200", "20"],
         ["2026-11-20", "openai", "gpt-4.1-mini", "2", "0", "1500", "150"],
@@ -93,3 +93,30 @@ def test_an_empty_site_says_so(db):
 def test_a_bad_window_is_refused(db):
     with pytest.raises(CommandError, match="--days must be at least 1"):
         stats("--days", "0")
+
+
+def test_it_reports_what_each_user_costs(activity, monkeypatch, settings):
+    monkeypatch.setattr(timezone, "now", lambda: DAY_ONE + timedelta(days=5))
+    # Per million tokens: input, output.
+    settings.CHATKIT_MODEL_PRICES = {"gpt-4.1-mini": [0.4, 1.6]}
+
+    lines = stats().splitlines()
+    start = lines.index(
+        "Cost by user (in the last 30 days; CHATKIT_MODEL_PRICES per million tokens):"
+    )
+    table = [line.split() for line in lines[start + 1 : start + 4]]
+    assert table[0] == ["user", "calls", "input", "output", "cost"]
+    # alice: 1800 input + 180 output tokens of gpt-4.1-mini.
+    assert table[1] == ["alice", "3", "1800", "180", f"{(1800 * 0.4 + 180 * 1.6) / 1e6:.4f}"]
+    # bob's model has no price: its cost is unknown, and says which model.
+    assert table[2] == ["bob", "1", "200", "20", "0.0000", "+", "?", "(gpt-4.1)"]
+
+    data = json.loads(stats("--json"))
+    assert [u["user"] for u in data["users_by_cost"]] == ["alice", "bob"]
+    assert data["users_by_cost"][1]["unpriced_models"] == ["gpt-4.1"]
+
+
+def test_top_limits_the_users_listed(activity, monkeypatch):
+    monkeypatch.setattr(timezone, "now", lambda: DAY_ONE + timedelta(days=5))
+    output = stats("--top", "1")
+    assert "… and 1 more users (--top to see more)" in output

@@ -1,4 +1,5 @@
-"""``manage.py chatkit_stats``: conversations, messages, active users, tokens by model and day."""
+"""``manage.py chatkit_stats``: conversations, messages, active users, tokens by
+model and day, and what each user costs."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from chatkit_app import selectors
+from chatkit_app.conf import chatkit_settings
 
 
 class Command(BaseCommand):
     help = (
         "Print totals (conversations by status, thread items, users with conversations) and, "
         "for the last --days days, active conversations and users and the tokens each model "
-        "used per day. --json prints the same as one JSON object for scripts."
+        "used per day, and tokens and cost per user (prices from CHATKIT_MODEL_PRICES). "
+        "--json prints the same as one JSON object for scripts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,12 +27,18 @@ class Command(BaseCommand):
             "--days", type=int, default=30, help="Length of the recent window (default 30)."
         )
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
+        parser.add_argument(
+            "--top", type=int, default=20, help="Users listed by cost (default 20)."
+        )
 
     def handle(self, *args: Any, days: int, **options: Any) -> None:
         if days < 1:
             raise CommandError("--days must be at least 1.")
         since = timezone.now() - timedelta(days=days)
         stats = selectors.usage_stats(since=since)
+        stats["users_by_cost"] = selectors.usage_by_user(
+            since=since, prices=chatkit_settings.MODEL_PRICES
+        )
         if options["json"]:
             self.stdout.write(json.dumps({**stats, "days": days}, default=str, indent=2))
             return
@@ -50,6 +59,30 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write(f"Tokens: no model calls {window}")
             return
+        self.write_tokens_by_day(rows, window)
+        self.write_users_by_cost(stats["users_by_cost"], window, options["top"])
+
+    def write_users_by_cost(self, users: list[dict[str, Any]], window: str, top: int) -> None:
+        self.stdout.write(f"Cost by user ({window}; CHATKIT_MODEL_PRICES per million tokens):")
+        table = [("user", "calls", "input", "output", "cost")]
+        for user in users[:top]:
+            cost = f"{user['cost']:.4f}"
+            if user["unpriced_models"]:
+                cost += " + ? (" + ", ".join(sorted(set(user["unpriced_models"]))) + ")"
+            table.append(
+                (
+                    user["user"],
+                    str(user["calls"]),
+                    str(user["input_tokens"]),
+                    str(user["output_tokens"]),
+                    cost,
+                )
+            )
+        self.write_table(table, left=1)
+        if len(users) > top:
+            self.stdout.write(f"  … and {len(users) - top} more users (--top to see more)")
+
+    def write_tokens_by_day(self, rows: list[dict[str, Any]], window: str) -> None:
         self.stdout.write(f"Tokens by model and day ({window}):")
         header = ("day", "provider", "model", "calls", "errors", "input", "output")
         table = [header] + [
@@ -74,10 +107,14 @@ class Command(BaseCommand):
             str(sum(r["output_tokens"] for r in rows)),
         )
         table.append(totals)
-        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+        self.write_table(table, left=3)
+
+    def write_table(self, table: list[tuple[str, ...]], left: int) -> None:
+        """Columns aligned: the first ``left`` to the left, numbers to the right."""
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         for line in table:
             cells = [
-                cell.ljust(width) if i < 3 else cell.rjust(width)
+                cell.ljust(width) if i < left else cell.rjust(width)
                 for i, (cell, width) in enumerate(zip(line, widths, strict=True))
             ]
             self.stdout.write("  " + "  ".join(cells).rstrip())
