@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 import openai
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError
 
@@ -44,7 +43,7 @@ def describe_failure(exc: BaseException) -> ProviderFailure:
                 allow_retry=True,
                 kind="timeout",
             )
-        case openai.APIConnectionError() | httpx.TransportError():
+        case openai.APIConnectionError():
             return ProviderFailure(
                 "The connection to the model provider was lost before the answer was "
                 "complete. Please try again.",

@@ -207,7 +207,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # One INFO line per provider request is noise; failures are logged by us.
-        "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
         "chatkit": {"level": env("CHATKIT_SDK_LOG_LEVEL", default="WARNING")},
