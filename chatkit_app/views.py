@@ -16,7 +16,7 @@ from typing import get_args
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError
 from chatkit.types import NonStreamingReq, StreamingReq
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -67,21 +67,32 @@ async def chatkit_endpoint(request: HttpRequest) -> HttpResponse:
     if len(body) > limit:
         return request_too_large(limit)
 
-    caller = await authenticate(request)
-    if isinstance(caller, JsonResponse):
-        return caller
+    try:
+        caller = await authenticate(request)
+        if isinstance(caller, JsonResponse):
+            return caller
 
-    problem = validate_body(body)
-    if problem is not None:
-        return problem
+        problem = validate_body(body)
+        if problem is not None:
+            return problem
 
-    context = RequestContext(
-        user=caller.user,
-        request=request,
-        auth_method=caller.method,
-        locale=request_locale(request),
-    )
-    return await process(body, context)
+        context = RequestContext(
+            user=caller.user,
+            request=request,
+            auth_method=caller.method,
+            locale=request_locale(request),
+        )
+        return await process(body, context)
+    except DatabaseError:
+        # Unreachable, or every pooled connection busy: a retryable 503 in
+        # the endpoint's JSON, not an HTML error page.
+        logger.exception("Database unavailable for /chatkit")
+        return error_response(
+            503,
+            "database_unavailable",
+            "The service cannot reach its database right now. Please try again shortly.",
+            Retry_After="5",
+        )
 
 
 async def process(body: bytes, context: RequestContext) -> HttpResponse:
