@@ -15,9 +15,8 @@ from PIL import Image
 
 from chatkit_app import services
 from chatkit_app.models import Attachment, Conversation
-from chatkit_app.tokens import token_create
 
-from .chatkit_client import add_message, create_thread, post_chatkit
+from .chatkit_client import ApiClient, add_message, create_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -38,20 +37,12 @@ def stored_files(media: Path) -> list[Path]:
     return [p for p in media.rglob("*") if p.is_file()]
 
 
-class User:
-    """One signed-in API client (bearer token)."""
-
-    def __init__(self, user):
-        self.user = user
-        _, raw = token_create(user=user)
-        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-
-    def call(self, body):
-        return post_chatkit(body, **self.auth)
+class User(ApiClient):
+    """An API client that also uploads files."""
 
     def create(self, name: str, mime_type: str, size: int):
         params = {"name": name, "size": size, "mime_type": mime_type}
-        return self.call({"type": "attachments.create", "params": params})
+        return self({"type": "attachments.create", "params": params})
 
     def upload(self, url: str, data: bytes, name: str, mime_type: str, **headers):
         path = url.split("testserver", 1)[1]
@@ -101,7 +92,7 @@ def test_an_image_is_uploaded_attached_sent_and_seen_by_the_model(provider, as_a
     assert row.size == len(png())
     assert len(stored_files(media)) == 2  # the file and its preview
 
-    events = as_alice.call(
+    events = as_alice(
         create_thread("What colour is this?", attachments=[attachment["id"]])
     ).events()
     user_item = next(e["item"] for e in events if e["type"] == "thread.item.done")
@@ -115,11 +106,11 @@ def test_an_image_is_uploaded_attached_sent_and_seen_by_the_model(provider, as_a
 
 def test_the_preview_is_a_small_image_behind_a_signed_link(as_alice):
     attachment = as_alice.attach(png(2000, 1000))
-    thread_id = as_alice.call(create_thread("look", attachments=[attachment["id"]])).events()[0][
+    thread_id = as_alice(create_thread("look", attachments=[attachment["id"]])).events()[0][
         "thread"
     ]["id"]
 
-    thread = as_alice.call({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).json()
+    thread = as_alice({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).json()
     preview_url = thread["items"]["data"][0]["attachments"][0]["preview_url"]
     response = Client().get(preview_url.split("testserver", 1)[1])
     assert response.status_code == 200
@@ -141,7 +132,7 @@ def test_the_preview_is_a_small_image_behind_a_signed_link(as_alice):
 
 def test_an_expired_link_no_longer_works(as_alice, settings):
     attachment = as_alice.attach(png())
-    preview = as_alice.call(
+    preview = as_alice(
         {
             "type": "attachments.create",
             "params": {"name": "x.png", "size": 10, "mime_type": "image/png"},
@@ -168,7 +159,7 @@ def test_a_text_file_reaches_the_model_as_text_and_a_pdf_as_a_description(provid
     pdf = as_alice.attach(
         b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n", "report.pdf", "application/pdf"
     )
-    as_alice.call(create_thread("Summarise", attachments=[text["id"], pdf["id"]]))
+    as_alice(create_thread("Summarise", attachments=[text["id"], pdf["id"]]))
     body = provider.answer_requests()[0].body
     sent = str(body.get("input") or body.get("messages"))
     assert "Milk\\nEggs\\nCoffee" in sent
@@ -249,7 +240,7 @@ def test_an_attachment_is_uploaded_only_once(as_alice):
 def test_a_message_carries_at_most_the_maximum_number_of_attachments(as_alice, settings):
     settings.CHATKIT_ATTACHMENT_MAX_COUNT = 2
     ids = [as_alice.attach(b"note %d" % n, f"n{n}.txt", "text/plain")["id"] for n in range(3)]
-    response = as_alice.call(create_thread("three files", attachments=ids))
+    response = as_alice(create_thread("three files", attachments=ids))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "too_many_attachments"
     assert not Conversation.objects.exists()
@@ -257,7 +248,7 @@ def test_a_message_carries_at_most_the_maximum_number_of_attachments(as_alice, s
 
 def test_an_attachment_that_was_never_uploaded_cannot_be_sent(as_alice):
     created = as_alice.create("a.txt", "text/plain", 3).json()
-    response = as_alice.call(create_thread("here", attachments=[created["id"]]))
+    response = as_alice(create_thread("here", attachments=[created["id"]]))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "attachment_not_uploaded"
     assert not Conversation.objects.exists()
@@ -265,12 +256,12 @@ def test_an_attachment_that_was_never_uploaded_cannot_be_sent(as_alice):
 
 def test_an_attachment_already_sent_cannot_be_sent_or_deleted_again(as_alice):
     attachment = as_alice.attach(b"once", "a.txt", "text/plain")
-    thread_id = as_alice.call(create_thread("first", attachments=[attachment["id"]])).events()[0][
+    thread_id = as_alice(create_thread("first", attachments=[attachment["id"]])).events()[0][
         "thread"
     ]["id"]
-    again = as_alice.call(add_message(thread_id, "again", attachments=[attachment["id"]]))
+    again = as_alice(add_message(thread_id, "again", attachments=[attachment["id"]]))
     assert again.status_code == 409
-    deleted = as_alice.call(
+    deleted = as_alice(
         {"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}}
     )
     assert deleted.status_code == 409
@@ -286,9 +277,9 @@ def test_another_users_attachment_is_404_at_every_step(as_alice, as_bob, bob, me
     before = sorted(stored_files(media))
 
     # Sending it, deleting it, uploading to it, opening it.
-    assert as_bob.call(create_thread("mine now", attachments=[attachment["id"]])).status_code == 404
+    assert as_bob(create_thread("mine now", attachments=[attachment["id"]])).status_code == 404
     assert (
-        as_bob.call(
+        as_bob(
             {"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}}
         ).status_code
         == 404
@@ -334,7 +325,7 @@ def test_removing_an_unsent_attachment_deletes_its_file(
     attachment = as_alice.attach(png())
     assert len(stored_files(media)) == 2
     with django_capture_on_commit_callbacks(execute=True):
-        response = as_alice.call(
+        response = as_alice(
             {"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}}
         )
     assert response.status_code == 200
@@ -345,11 +336,11 @@ def test_removing_an_unsent_attachment_deletes_its_file(
 def test_deleting_a_thread_removes_its_files(as_alice, media, django_capture_on_commit_callbacks):
     attachment = as_alice.attach(png())
     other = as_alice.attach(b"keep me", "keep.txt", "text/plain")
-    thread_id = as_alice.call(create_thread("bye", attachments=[attachment["id"]])).events()[0][
+    thread_id = as_alice(create_thread("bye", attachments=[attachment["id"]])).events()[0][
         "thread"
     ]["id"]
     with django_capture_on_commit_callbacks(execute=True):
-        as_alice.call({"type": "threads.delete", "params": {"thread_id": thread_id}})
+        as_alice({"type": "threads.delete", "params": {"thread_id": thread_id}})
     assert list(Attachment.objects.values_list("pk", flat=True)) == [other["id"]]
     assert [p.read_bytes() for p in stored_files(media)] == [b"keep me"]
 
@@ -358,7 +349,7 @@ def test_orphans_are_pruned_after_the_grace_period(
     as_alice, media, django_capture_on_commit_callbacks
 ):
     sent = as_alice.attach(png())
-    as_alice.call(create_thread("keep", attachments=[sent["id"]]))
+    as_alice(create_thread("keep", attachments=[sent["id"]]))
     orphan = as_alice.attach(b"forgotten", "f.txt", "text/plain")
     never_uploaded = as_alice.create("g.txt", "text/plain", 3).json()
 
@@ -381,7 +372,7 @@ def test_chatkit_prune_orphans_removes_old_unsent_uploads(
     from django.core.management import call_command
 
     sent = as_alice.attach(png())
-    as_alice.call(create_thread("keep", attachments=[sent["id"]]))
+    as_alice(create_thread("keep", attachments=[sent["id"]]))
     as_alice.attach(b"forgotten", "f.txt", "text/plain")
 
     def prune(*args: str) -> str:

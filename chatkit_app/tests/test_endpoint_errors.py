@@ -14,25 +14,15 @@ from chatkit.types import (
     LockedStatus,
     ThreadMetadata,
 )
-from django.core import serializers
 
-from chatkit_app.models import Attachment, Conversation, Feedback, Message
+from chatkit_app.models import Conversation, Feedback, Message
 from chatkit_app.tokens import token_create, token_revoke
 
 from .chatkit_client import add_message, create_thread, post_chatkit
+from .stored import snapshot
 
 pytestmark = pytest.mark.django_db
 run = async_to_sync
-
-
-def snapshot() -> str:
-    rows = [
-        *Conversation.objects.all(),
-        *Message.objects.all(),
-        *Attachment.objects.all(),
-        *Feedback.objects.all(),
-    ]
-    return serializers.serialize("json", rows)
 
 
 def post(body, **headers):

@@ -10,31 +10,20 @@ from asgiref.sync import async_to_sync
 from chatkit_app.agent_responder import prepare_turn
 from chatkit_app.models import Conversation, Message, ModelUsage
 from chatkit_app.serialization import thread_from_conversation
-from chatkit_app.tokens import token_create
 
-from .chatkit_client import add_message, create_thread, post_chatkit, streamed_text
+from .chatkit_client import ApiClient, add_message, create_thread, streamed_text
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def as_alice(alice):
-    _, raw = token_create(user=alice)
-
-    def send(body, **headers):
-        return post_chatkit(body, HTTP_AUTHORIZATION=f"Bearer {raw}", **headers)
-
-    return send
-
-
-def start(as_alice, text: str, **extra) -> tuple[str, list[dict]]:
-    events = as_alice(create_thread(text, **extra)).events()
-    return events[0]["thread"]["id"], events
+def as_alice(alice) -> ApiClient:
+    return ApiClient(alice)
 
 
 def test_the_answer_streams_from_the_provider_and_is_stored(provider, as_alice):
     provider.reply("Django is a web framework for perfectionists.")
-    thread_id, events = start(as_alice, "What is Django?")
+    thread_id, events = as_alice.start("What is Django?")
 
     assert streamed_text(events) == "Django is a web framework for perfectionists."
     deltas = [e for e in events if e["type"] == "thread.item.updated"]
@@ -52,9 +41,9 @@ def test_the_answer_streams_from_the_provider_and_is_stored(provider, as_alice):
 def test_every_assistant_message_gets_its_own_id(provider, as_alice):
     # The Chat Completions path names every message "__fake_id__"; stored ids
     # must still be unique, across turns and threads.
-    thread_id, _ = start(as_alice, "one")
+    thread_id, _ = as_alice.start("one")
     as_alice(add_message(thread_id, "two"))
-    start(as_alice, "three")
+    as_alice.start("three")
     ids = list(Message.objects.filter(role="assistant").values_list("id", flat=True))
     assert len(ids) == len(set(ids)) == 3
     assert all(i.startswith("msg_") and "fake" not in i for i in ids)
@@ -62,7 +51,7 @@ def test_every_assistant_message_gets_its_own_id(provider, as_alice):
 
 def test_the_second_turn_sends_the_first_answer_as_history(provider, as_alice):
     provider.reply("First answer.")
-    thread_id, _ = start(as_alice, "First question")
+    thread_id, _ = as_alice.start("First question")
     provider.reply("Second answer.")
     second = as_alice(add_message(thread_id, "Second question")).events()
 
@@ -77,7 +66,7 @@ def test_the_second_turn_sends_the_first_answer_as_history(provider, as_alice):
 
 def test_exactly_the_last_n_items_reach_the_provider(provider, as_alice, settings):
     settings.CHATKIT_HISTORY_ITEMS = 5
-    thread_id, _ = start(as_alice, "q1")
+    thread_id, _ = as_alice.start("q1")
     for n in range(2, 5):
         as_alice(add_message(thread_id, f"q{n}"))
 
@@ -97,7 +86,7 @@ def test_exactly_the_last_n_items_reach_the_provider(provider, as_alice, setting
 def test_history_is_loaded_with_one_query(
     provider, as_alice, alice, ctx, django_assert_num_queries
 ):
-    thread_id, _ = start(as_alice, "hello")
+    thread_id, _ = as_alice.start("hello")
     thread = thread_from_conversation(Conversation.objects.get(pk=thread_id))
 
     with django_assert_num_queries(1):
@@ -107,7 +96,7 @@ def test_history_is_loaded_with_one_query(
 
 def test_the_system_prompt_setting_reaches_the_model(provider, as_alice, settings):
     settings.CHATKIT_SYSTEM_PROMPT = "You are Ada, a terse librarian."
-    start(as_alice, "hi")
+    as_alice.start("hi")
     assert provider.answer_requests()[0].messages()[0] == (
         "system",
         "You are Ada, a terse librarian.",
@@ -116,7 +105,7 @@ def test_the_system_prompt_setting_reaches_the_model(provider, as_alice, setting
 
 def test_the_task_manager_prompt_is_one_line_of_configuration(provider, as_alice, settings):
     settings.CHATKIT_SYSTEM_PROMPT_FILE = "chatkit_app/prompts/task_manager.md"
-    start(as_alice, "hi")
+    as_alice.start("hi")
     role, prompt = provider.answer_requests()[0].messages()[0]
     assert role == "system"
     assert prompt.startswith("You are an AI assistant for a task management application.")
@@ -128,7 +117,7 @@ def extend_with_username(prompt, *, context, thread):
 
 def test_a_project_hook_extends_the_prompt_per_request(provider, as_alice, settings):
     settings.CHATKIT_INSTRUCTIONS_HOOK = f"{__name__}.extend_with_username"
-    thread_id, _ = start(as_alice, "hi")
+    thread_id, _ = as_alice.start("hi")
     prompt = provider.answer_requests()[0].messages()[0][1]
     assert prompt.endswith(f"The user is called alice; thread {thread_id}.")
 
@@ -141,7 +130,7 @@ def test_the_users_locale_reaches_the_instructions(provider, as_alice):
 
 def test_a_model_from_the_allowed_list_is_used(provider, as_alice, settings):
     settings.CHATKIT_MODELS = ["fake-model", "fake-large"]
-    start(as_alice, "hi", inference_options={"model": "fake-large"})
+    as_alice.start("hi", inference_options={"model": "fake-large"})
     assert provider.answer_requests()[0].body["model"] == "fake-large"
     usage = ModelUsage.objects.get(purpose="response")
     assert usage.model == "fake-large"
@@ -163,7 +152,7 @@ def test_a_model_outside_the_allowed_list_is_refused_and_nothing_is_stored(
 
 def test_a_title_is_generated_after_the_first_exchange(provider, as_alice):
     provider.title = "Django for beginners"
-    thread_id, events = start(as_alice, "How do I start learning Django?")
+    thread_id, events = as_alice.start("How do I start learning Django?")
     updates = [e for e in events if e["type"] == "thread.updated"]
     assert updates[-1]["thread"]["title"] == "Django for beginners"
     assert Conversation.objects.get(pk=thread_id).title == "Django for beginners"
@@ -176,14 +165,14 @@ def test_a_title_is_generated_after_the_first_exchange(provider, as_alice):
 
 def test_the_title_falls_back_to_the_first_words_when_the_model_fails(provider, as_alice):
     provider.fail(500, for_non_streaming=True)
-    thread_id, _ = start(as_alice, "one two three four five six seven eight")
+    thread_id, _ = as_alice.start("one two three four five six seven eight")
     assert Conversation.objects.get(pk=thread_id).title == "one two three four five six…"
     assert ModelUsage.objects.get(purpose="title").error == "InternalServerError"
 
 
 def test_usage_is_recorded_for_each_model_call(provider, as_alice, alice):
     provider.reply("Answer.", usage=(120, 30))
-    thread_id, _ = start(as_alice, "hi")
+    thread_id, _ = as_alice.start("hi")
     answer = Message.objects.get(conversation_id=thread_id, role="assistant")
     usage = ModelUsage.objects.get(purpose="response")
     assert (usage.user, usage.conversation_id, usage.message_id) == (alice, thread_id, answer.id)
@@ -198,7 +187,7 @@ def test_usage_is_recorded_for_each_model_call(provider, as_alice, alice):
 
 def test_retry_replaces_the_answer_after_the_user_message(provider, as_alice):
     provider.reply("A bad answer.")
-    thread_id, events = start(as_alice, "Tell me a joke")
+    thread_id, events = as_alice.start("Tell me a joke")
     user_id = next(e["item"]["id"] for e in events if e["type"] == "thread.item.done")
     provider.reply("A better joke.")
 
@@ -213,7 +202,7 @@ def test_retry_replaces_the_answer_after_the_user_message(provider, as_alice):
 
 
 def test_feedback_on_a_model_answer_is_stored(provider, as_alice, alice):
-    thread_id, _ = start(as_alice, "hi")
+    thread_id, _ = as_alice.start("hi")
     answer = Message.objects.get(conversation_id=thread_id, role="assistant")
     body = {
         "type": "items.feedback",
@@ -254,5 +243,5 @@ def test_the_gemini_key_alone_selects_gemini_through_its_compatible_api(settings
 
 def test_with_no_key_the_offline_responder_answers(settings, as_alice):
     settings.OPENAI_API_KEY = settings.GEMINI_API_KEY = ""
-    _, events = start(as_alice, "hello")
+    _, events = as_alice.start("hello")
     assert streamed_text(events).startswith("[offline development responder]")

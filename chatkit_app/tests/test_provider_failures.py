@@ -8,17 +8,15 @@ import logging
 import pytest
 
 from chatkit_app.models import Message, ModelUsage
-from chatkit_app.tokens import token_create
 
-from .chatkit_client import add_message, create_thread, events_of, post_chatkit, streamed_text
+from .chatkit_client import ApiClient, add_message, create_thread, events_of, streamed_text
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def as_alice(alice):
-    _, raw = token_create(user=alice)
-    return lambda body: post_chatkit(body, HTTP_AUTHORIZATION=f"Bearer {raw}")
+def as_alice(alice) -> ApiClient:
+    return ApiClient(alice)
 
 
 def error_of(events: list[dict]) -> dict:

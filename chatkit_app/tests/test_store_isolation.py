@@ -14,17 +14,11 @@ from chatkit.types import (
     FileAttachment,
     ThreadMetadata,
 )
-from django.core import serializers
 
-from chatkit_app.models import Attachment, Conversation, Message
+from .stored import snapshot
 
 pytestmark = pytest.mark.django_db
 run = async_to_sync
-
-
-def snapshot() -> str:
-    rows = [*Conversation.objects.all(), *Message.objects.all(), *Attachment.objects.all()]
-    return serializers.serialize("json", rows)
 
 
 @pytest.fixture
