@@ -208,6 +208,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # One INFO line per provider request is noise; failures are logged by us.
         "httpx2": {"level": "WARNING"},
+        # `runserver` prints each request itself; the root handler would repeat it.
+        "django.channels.server": {"level": "INFO", "propagate": False},
         "openai": {"level": "WARNING"},
         "chatkit": {"level": env("CHATKIT_SDK_LOG_LEVEL", default="WARNING")},
     },
