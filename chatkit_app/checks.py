@@ -87,3 +87,17 @@ def check_model_provider(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 Error(f"CHATKIT_SYSTEM_PROMPT_FILE {path} does not exist.", id="chatkit.E007")
             )
     return problems
+
+
+@register(Tags.compatibility)
+def check_chat_page(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A mistake in CHATKIT_UI fails ``check`` at start-up, not the first page view."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .ui import ui_settings
+
+    try:
+        ui_settings()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="chatkit.E008")]
+    return []

@@ -7,11 +7,14 @@ Templates pass the result through ``json_script`` (never string
 concatenation), so nothing in a setting can break out of the page's markup.
 The option names are those of ``@openai/chatkit``'s ``ChatKitOptions``
 (checked against its 1.9 type declarations); only ``api.fetch``, a function,
-is added in the browser.
+is added in the browser. Attachment limits, the tool picker (registered
+assistants) and dictation follow the server's own settings, so neither
+client offers what the server would refuse.
 """
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +24,8 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import translation
 
-from .conf import DEFAULTS
+from . import assistants
+from .conf import DEFAULTS, chatkit_settings
 from .providers import available_models, current_provider
 
 LAYOUTS = ("full", "sidebar", "modal")
@@ -31,6 +35,21 @@ DENSITIES = ("compact", "normal", "spacious")
 BASE_SIZES = (14, 15, 16, 17, 18)
 # Placeholder the client replaces with a thread id to build its address.
 THREAD_ID_PLACEHOLDER = "__thread_id__"
+ATTACHMENT_ID_PLACEHOLDER = "__attachment_id__"
+# File-picker extensions of common attachment types; other types get those of
+# Python's built-in table (never the machine's mime.types, which varies).
+EXTENSIONS = {
+    "image/png": [".png"],
+    "image/jpeg": [".jpg", ".jpeg"],
+    "image/gif": [".gif"],
+    "image/webp": [".webp"],
+    "application/pdf": [".pdf"],
+    "text/plain": [".txt", ".text", ".log"],
+    "text/markdown": [".md", ".markdown"],
+    "text/csv": [".csv"],
+    "application/json": [".json"],
+}
+_BUILT_IN_TYPES = mimetypes.MimeTypes(filenames=())
 
 
 def ui_settings() -> dict[str, Any]:
@@ -115,10 +134,81 @@ def api_url(ui: dict[str, Any] | None = None) -> str:
     return ui["api_url"] or reverse("chatkit")
 
 
+def attachment_option(ui: dict[str, Any]) -> dict[str, Any]:
+    """``composer.attachments``: the server's limits, so the component refuses
+    what the server would (the server checks again, against the content)."""
+    if not ui["attachments"]:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "maxCount": chatkit_settings.ATTACHMENT_MAX_COUNT,
+        "maxSize": chatkit_settings.ATTACHMENT_MAX_BYTES,
+        # showOpenFilePicker's shape: MIME type (or "image/*") -> extensions.
+        "accept": {
+            mime_type: EXTENSIONS.get(mime_type)
+            or sorted(_BUILT_IN_TYPES.guess_all_extensions(mime_type))
+            for mime_type in chatkit_settings.ATTACHMENT_ALLOWED_TYPES
+        },
+    }
+
+
+def default_assistant() -> str:
+    return chatkit_settings.DEFAULT_ASSISTANT
+
+
+def assistant_choices() -> list[dict[str, str]]:
+    """Every registered assistant, the default one first, for the pickers."""
+    default = default_assistant()
+    found = assistants.registered()
+    names = [default, *sorted(name for name in found if name != default)]
+    choices = []
+    for name in names:
+        cls = found.get(name)
+        choices.append(
+            {
+                "id": name,
+                "label": cls.label if cls else name,
+                "description": cls.description if cls else "",
+                "icon": cls.icon if cls else "sparkle",
+            }
+        )
+    return choices
+
+
+def tool_options(*, exclude: str) -> list[dict[str, Any]]:
+    """``composer.tools`` (``ToolOption``s): the assistants a turn can be sent
+    to instead of ``exclude``, the one the panel answers with."""
+    options = []
+    for choice in assistant_choices():
+        if choice["id"] == exclude:
+            continue
+        option = {"id": choice["id"], "label": choice["label"], "icon": choice["icon"]}
+        if choice["description"]:
+            option["placeholderOverride"] = choice["description"]
+        options.append(option)
+    return options
+
+
+def check_assistant(name: str) -> str:
+    """``name`` if an assistant is registered under it (or it is the default)."""
+    if name != default_assistant() and name not in assistants.registered():
+        known = ", ".join(choice["id"] for choice in assistant_choices())
+        raise ValueError(f"There is no assistant {name!r}; registered: {known}.")
+    return name
+
+
 def component_options(
-    request: HttpRequest, *, initial_thread: str | None = None, ui: dict[str, Any] | None = None
+    request: HttpRequest,
+    *,
+    initial_thread: str | None = None,
+    ui: dict[str, Any] | None = None,
+    assistant: str | None = None,
 ) -> dict[str, Any]:
-    """``ChatKitOptions`` for ``<openai-chatkit>``'s ``setOptions``, minus ``api.fetch``."""
+    """``ChatKitOptions`` for ``<openai-chatkit>``'s ``setOptions``, minus ``api.fetch``.
+
+    ``assistant``: the assistant this panel answers with when the composer's
+    tool picker names none (the page's fetch adds it to each message).
+    """
     ui = ui or ui_settings()
     theme = ui["theme"]
     theme_option: dict[str, Any] = {
@@ -136,11 +226,14 @@ def component_options(
     api: dict[str, Any] = {"url": api_url(ui), "domainKey": ui["domain_key"]}
     composer: dict[str, Any] = {
         "placeholder": ui["placeholder"],
-        "attachments": {"enabled": ui["attachments"]},
+        "attachments": attachment_option(ui),
         "dictation": {"enabled": ui["dictation"]},
     }
     if ui["attachments"]:
         api["uploadStrategy"] = {"type": "two_phase"}
+    tools = tool_options(exclude=assistant or default_assistant())
+    if tools:
+        composer["tools"] = tools
     models = available_models()
     if ui["model_picker"] and len(models) > 1:
         composer["models"] = [
@@ -169,19 +262,33 @@ def page_config(
     layout: str = "full",
     initial_thread: str | None = None,
     follow_url: bool = False,
+    assistant: str | None = None,
 ) -> dict[str, Any]:
     """Everything one chat panel needs in the browser, for ``json_script``.
 
     ``follow_url``: the panel owns the page (the chat page itself), so the
     open thread is reflected in the address bar and back/forward work.
+    ``assistant``: the assistant this panel's messages go to unless the user
+    picks another (None: ``CHATKIT_DEFAULT_ASSISTANT``).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    if assistant is not None:
+        check_assistant(assistant)
     ui = ui_settings()
     provider = current_provider()
     return {
         "layout": layout,
-        "options": component_options(request, initial_thread=initial_thread, ui=ui),
+        "options": component_options(
+            request, initial_thread=initial_thread, ui=ui, assistant=assistant
+        ),
+        # The built-in client's assistant picker (shown when there are several),
+        # and the panel's own choice, sent as inference_options.tool_choice.
+        "assistants": assistant_choices(),
+        "assistant": assistant if assistant and assistant != default_assistant() else "",
+        "dictationMaxSeconds": chatkit_settings.TRANSCRIPTION_MAX_SECONDS,
+        # Sent files open through the owner's session (the link is not signed).
+        "attachmentFileUrl": reverse("chatkit-attachment-file", args=[ATTACHMENT_ID_PLACEHOLDER]),
         "scriptUrl": ui["script_url"],
         "fallbackTimeoutMs": round(float(ui["fallback_timeout"]) * 1000),
         # The token itself, for pages whose CSRF cookie is HttpOnly or in the

@@ -5,6 +5,7 @@
     {% chatkit_panel %}                                  {# fills its container #}
     {% chatkit_panel layout="sidebar" %}                 {# a panel at the right edge #}
     {% chatkit_panel layout="modal" label="Ask us" %}    {# a button that opens a dialog #}
+    {% chatkit_panel assistant="tasks" %}                {# messages go to that assistant #}
 
 The panel loads the official ``<openai-chatkit>`` component when its script
 arrives in time and the built-in client otherwise. Anonymous visitors see a
@@ -20,7 +21,7 @@ from typing import Any
 from django import template
 from django.template.context import Context
 
-from ..ui import LAYOUTS, page_config
+from ..ui import LAYOUTS, check_assistant, page_config
 
 register = template.Library()
 
@@ -32,11 +33,17 @@ def chatkit_panel(
     thread: str | None = None,
     label: str = "Chat",
     follow_url: bool = False,
+    assistant: str | None = None,
 ) -> dict[str, Any]:
     if layout not in LAYOUTS:
         raise template.TemplateSyntaxError(
             f"chatkit_panel: layout must be one of {', '.join(LAYOUTS)}, not {layout!r}."
         )
+    if assistant:
+        try:
+            check_assistant(assistant)
+        except ValueError as exc:
+            raise template.TemplateSyntaxError(f"chatkit_panel: {exc}") from None
     request = context.get("request")
     if request is None:
         raise template.TemplateSyntaxError(
@@ -54,7 +61,11 @@ def chatkit_panel(
         "config_id": f"{panel_id}-config",
         "signed_in": signed_in,
         "config": page_config(
-            request, layout=layout, initial_thread=thread or None, follow_url=follow_url
+            request,
+            layout=layout,
+            initial_thread=thread or None,
+            follow_url=follow_url,
+            assistant=assistant or None,
         )
         if signed_in
         else None,

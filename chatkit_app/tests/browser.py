@@ -52,6 +52,17 @@ def require_chromium() -> None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One headless Chromium per test module."""
+    yield from launch_chromium()
+
+
+# Chromium answers getUserMedia with a fake microphone (a beeping tone),
+# without asking: for dictation tests.
+FAKE_MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+def launch_chromium(extra_args: list[str] | tuple[str, ...] = ()) -> Iterator[Any]:
+    """Run Chromium for as long as the generator is not closed: the body of a
+    module's ``browser`` fixture (override it to pass ``extra_args``)."""
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -66,7 +77,9 @@ def browser() -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=[*LAUNCH_ARGS, *extra_args]
+            )
             try:
                 yield chromium
             finally:

@@ -142,3 +142,89 @@ def test_a_removed_item_disappears(server, open_page, alice):
         ],
     )
     expect(page.locator("#events-under-test .ck-item")).to_have_count(0)
+
+
+def test_widgets_render_their_components_as_text_and_controls(server, open_page, alice):
+    """Every string as text (never markup), controls that dispatch their
+    actions (client ones as a DOM event, with a form's values), and an
+    unknown component type shown by its words."""
+    widget = {
+        "type": "ListView",
+        "status": {"text": "Search <i>results</i>"},
+        "children": [
+            {
+                "type": "ListViewItem",
+                "onClickAction": {"type": "open", "handler": "client", "payload": {"id": 7}},
+                "children": [
+                    {"type": "Title", "value": "<script>window.__pwned = 1</script>"},
+                    {"type": "Badge", "label": "new", "color": "success"},
+                ],
+            },
+            {
+                "type": "ListViewItem",
+                "children": [
+                    {
+                        "type": "Form",
+                        "onSubmitAction": {
+                            "type": "rename",
+                            "handler": "client",
+                            "payload": {"id": 7},
+                        },
+                        "children": [
+                            {"type": "Markdown", "value": "Rename **it**"},
+                            {"type": "Input", "name": "title", "defaultValue": "Old name"},
+                            {"type": "Checkbox", "name": "urgent", "label": "Urgent"},
+                            {"type": "Button", "label": "Save", "submit": True},
+                        ],
+                    }
+                ],
+            },
+            {"type": "ListViewItem", "children": [{"type": "Gauge", "label": "72% full"}]},
+        ],
+    }
+    now = timezone.now().isoformat()
+    item = {
+        "type": "widget",
+        "id": "wd_controls",
+        "thread_id": "thr_events",
+        "created_at": now,
+        "widget": widget,
+    }
+    page = open_page(server, user=alice)
+    chat_ready(page)
+    page.evaluate(
+        """() => {
+            window.__actions = [];
+            document.addEventListener("chatkit.action", (e) => window.__actions.push(e.detail));
+        }"""
+    )
+    page.evaluate(FEED, [{"type": "thread.item.done", "item": item}])
+    box = page.locator("#events-under-test .ck-item--widget")
+    expect(box.locator(".ck-w-status")).to_have_text("Search <i>results</i>")
+    expect(box.get_by_role("heading")).to_have_text("<script>window.__pwned = 1</script>")
+    expect(box.locator(".ck-w-badge")).to_have_text("new")
+    expect(box.locator(".ck-w-markdown strong")).to_have_text("it")
+    expect(box.locator(".ck-w-fallback")).to_have_text("72% full")
+    assert box.locator("script, i").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+    box.get_by_role("button", name="<script>").click()
+    box.get_by_role("textbox").fill("New name")
+    box.get_by_role("checkbox", name="Urgent").check()
+    box.get_by_role("button", name="Save").click()
+    actions = page.evaluate("window.__actions")
+    assert actions == [
+        {
+            "action": {"type": "open", "payload": {"id": 7}},
+            "itemId": "wd_controls",
+            "threadId": "thr_events",
+        },
+        {
+            "action": {
+                "type": "rename",
+                "payload": {"id": 7, "title": "New name", "urgent": True},
+            },
+            "itemId": "wd_controls",
+            "threadId": "thr_events",
+        },
+    ]

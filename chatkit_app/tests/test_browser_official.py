@@ -103,8 +103,32 @@ def test_the_official_component_gets_every_option_from_the_settings(server, open
     assert options["theme"]["radius"] == "soft"
     assert options["theme"]["color"] == {"accent": {"primary": "#ff5500", "level": 1}}
     assert options["composer"]["placeholder"] == "Ask Acme anything"
-    assert options["composer"]["attachments"] == {"enabled": True}
+    assert options["composer"]["attachments"] == {
+        "enabled": True,
+        "maxCount": 4,
+        "maxSize": 10 * 1024 * 1024,
+        "accept": {
+            "image/png": [".png"],
+            "image/jpeg": [".jpg", ".jpeg"],
+            "image/gif": [".gif"],
+            "image/webp": [".webp"],
+            "application/pdf": [".pdf"],
+            "text/plain": [".txt", ".text", ".log"],
+            "text/markdown": [".md", ".markdown"],
+            "text/csv": [".csv"],
+            "application/json": [".json"],
+        },
+    }
     assert options["composer"]["dictation"] == {"enabled": True}
+    # The tool picker offers the assistants other than the default one.
+    assert options["composer"]["tools"] == [
+        {
+            "id": "tasks",
+            "label": "Tasks",
+            "icon": "check-circle",
+            "placeholderOverride": "Manage your to-do list",
+        }
+    ]
     models = options["composer"]["models"]
     assert {"gpt-a", "gpt-b"} <= {model["id"] for model in models}
     assert sum(1 for model in models if model["default"]) == 1
@@ -145,6 +169,41 @@ def test_the_official_component_drives_the_address_bar(server, open_page, alice)
             new CustomEvent("chatkit.thread.change", {detail: {threadId: "thr_abc"}}))"""
     )
     expect(page).to_have_url(f"{server.url}/threads/thr_abc")
+
+
+SEND = """async (toolChoice) => {
+    const input = {
+      content: [{type: "input_text", text: "hi"}], attachments: [], inference_options: {},
+    };
+    if (toolChoice) input.inference_options.tool_choice = {id: toolChoice};
+    const response = await window.__chatkitOptions.api.fetch("/chatkit", {
+      method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({type: "threads.create", params: {input}}),
+    });
+    await response.text();
+    return response.status;
+}"""
+
+
+def test_a_panel_made_for_one_assistant_sends_the_official_components_messages_there(
+    server, open_page, alice
+):
+    page = official_page(open_page, server, alice, serve_stub)
+    page.goto("/tasks/")  # {% chatkit_panel assistant="tasks" %}
+    expect(page.locator("[data-chatkit-mount]")).to_have_attribute("data-chatkit-mode", "official")
+    tools = page.evaluate("() => window.__chatkitOptions.composer.tools")
+    # The picker offers the other assistants: here, the default one.
+    assert [tool["id"] for tool in tools] == ["assistant"]
+
+    def sent_tool_choice(picked):
+        with page.expect_request(re.compile(r"/chatkit$")) as sent:
+            assert page.evaluate(SEND, picked) == 200
+        options = json.loads(sent.value.post_data)["params"]["input"]["inference_options"]
+        return options.get("tool_choice")
+
+    assert sent_tool_choice(None) == {"id": "tasks"}
+    assert sent_tool_choice("assistant") == {"id": "assistant"}
 
 
 def hang(route):

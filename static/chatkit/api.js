@@ -23,19 +23,58 @@ function readCookie(name) {
   return "";
 }
 
+function csrfHeaders(config, headers = new Headers()) {
+  const token = readCookie(config.csrfCookieName) || config.csrfToken;
+  if (token) headers.set(config.csrfHeaderName || "X-CSRFToken", token);
+  return headers;
+}
+
+const MESSAGE_REQUESTS = new Set(["threads.create", "threads.add_user_message"]);
+
+/**
+ * A message body with `assistant` as its tool choice when the user picked
+ * none: how a panel made for one assistant routes the official component's
+ * messages (its composer has no "selected by default" tool).
+ */
+export function withAssistant(body, assistant) {
+  if (!assistant || typeof body !== "string") return body;
+  let request;
+  try {
+    request = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  const input = request?.params?.input;
+  if (!MESSAGE_REQUESTS.has(request?.type) || !input) return body;
+  input.inference_options = input.inference_options || {};
+  if (input.inference_options.tool_choice) return body;
+  input.inference_options.tool_choice = { id: assistant };
+  return JSON.stringify(request);
+}
+
 /**
  * A fetch that adds what the endpoint needs from a browser page: the CSRF
  * header (the session authenticates, so Django checks it) and the locale
- * the page shows, which the server hands to the responder.
+ * the page shows, which the server hands to the responder. With
+ * `assistant`, messages that name no assistant go to that one.
  */
-export function makeChatKitFetch(config) {
+export function makeChatKitFetch(config, { assistant = "" } = {}) {
   return (input, init = {}) => {
-    const headers = new Headers(init.headers || {});
-    const token = readCookie(config.csrfCookieName) || config.csrfToken;
-    if (token) headers.set(config.csrfHeaderName || "X-CSRFToken", token);
+    const headers = csrfHeaders(config, new Headers(init.headers || {}));
     if (config.options.locale) headers.set("X-ChatKit-Locale", config.options.locale);
-    return fetch(input, { credentials: "same-origin", ...init, headers });
+    const body = withAssistant(init.body, assistant);
+    return fetch(input, { credentials: "same-origin", ...init, body, headers });
   };
+}
+
+/** The endpoint's JSON error from a response body, if it is one. */
+function jsonError(text) {
+  try {
+    const error = JSON.parse(text)?.error;
+    return error && typeof error.message === "string" ? error : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A readable sentence for an HTTP failure, from the endpoint's JSON error. */
@@ -66,8 +105,49 @@ async function errorFromResponse(response) {
 
 export class ChatKitApi {
   constructor(config) {
+    this.config = config;
     this.url = config.options.api.url;
     this.fetch = makeChatKitFetch(config);
+  }
+
+  /**
+   * Send a file to an attachment's upload descriptor (a signed link, so no
+   * credentials are needed; the CSRF header is harmless). XMLHttpRequest,
+   * because fetch cannot report upload progress. Resolves with the stored
+   * attachment; rejects with a ChatKitError carrying the server's message,
+   * or an AbortError when `signal` aborts.
+   */
+  upload(descriptor, file, { onProgress = () => {}, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(descriptor.method || "POST", descriptor.url);
+      xhr.withCredentials = true;
+      for (const [name, value] of Object.entries(descriptor.headers || {})) xhr.setRequestHeader(name, value);
+      for (const [name, value] of csrfHeaders(this.config)) xhr.setRequestHeader(name, value);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      });
+      xhr.addEventListener("load", () => {
+        const error = jsonError(xhr.responseText);
+        if (xhr.status >= 200 && xhr.status < 300) {
+          try {
+            resolve(JSON.parse(xhr.responseText));
+          } catch {
+            reject(new ChatKitError("The server's answer to the upload was not understood.", { status: xhr.status }));
+          }
+          return;
+        }
+        const message = error?.message || `The upload failed (HTTP ${xhr.status}).`;
+        reject(new ChatKitError(message, { status: xhr.status, code: error?.code || "" }));
+      });
+      xhr.addEventListener("error", () => reject(new ChatKitError(NETWORK_MESSAGE, { code: "network" })));
+      xhr.addEventListener("abort", () => reject(new DOMException("The upload was cancelled.", "AbortError")));
+      signal?.addEventListener("abort", () => xhr.abort());
+      const form = new FormData();
+      form.append("file", file, file.name);
+      xhr.send(form);
+    });
   }
 
   async post(type, params, signal) {

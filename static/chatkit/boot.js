@@ -40,7 +40,9 @@ function followUrl(config, threadId) {
 
 function mountOfficial(mount, config) {
   const options = structuredClone(config.options);
-  options.api = { ...options.api, fetch: makeChatKitFetch(config) };
+  // A panel made for one assistant sends it as the tool choice of every
+  // message whose user picked no other tool.
+  options.api = { ...options.api, fetch: makeChatKitFetch(config, { assistant: config.assistant }) };
   if (options.theme?.colorScheme === "system") {
     options.theme.colorScheme = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }

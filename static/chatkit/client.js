@@ -8,8 +8,12 @@
 // safe renderer in markdown.js.
 
 import { ChatKitApi, ChatKitError } from "./api.js";
+import { AttachmentTray, renderAttachments } from "./attachments.js";
+import { Dictation } from "./dictation.js";
+import { h } from "./dom.js";
 import { icon } from "./icons.js";
 import { renderMarkdown } from "./markdown.js";
+import { renderWidget } from "./widgets.js";
 
 const THREADS_PAGE = 20;
 const ITEMS_PAGE = 30;
@@ -17,24 +21,6 @@ const HIDDEN_ITEMS = new Set(["hidden_context_item", "sdk_hidden_context", "end_
 const SCHEME_KEY = "chatkit.colorScheme";
 const RADII = { pill: "999px", round: "14px", soft: "8px", sharp: "0px" };
 const STREAM_ERROR_MESSAGE = "Something went wrong while writing the reply.";
-
-/** Create an element: h("button", {className, text, on: {click}}, ...children). */
-function h(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "text") node.textContent = value;
-    else if (key === "className") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "on") for (const [name, fn] of Object.entries(value)) node.addEventListener(name, fn);
-    else if (key.startsWith("aria") || key === "role") {
-      node.setAttribute(key.startsWith("aria") ? `aria-${key.slice(4).toLowerCase()}` : key, value);
-    } else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
-  return node;
-}
 
 function threadTitle(thread) {
   return (thread && thread.title) || "New conversation";
@@ -51,16 +37,6 @@ function userText(item) {
     .map((part) => part.text || "")
     .join(" ")
     .trim();
-}
-
-/** The strings inside a widget tree, for a plain rendering of it. */
-function widgetText(node, out = []) {
-  if (!node || typeof node !== "object") return out;
-  for (const key of ["title", "value", "text", "label"]) {
-    if (typeof node[key] === "string" && node[key].trim()) out.push(node[key].trim());
-  }
-  for (const child of node.children || []) widgetText(child, out);
-  return out;
 }
 
 export class BuiltInClient {
@@ -213,6 +189,13 @@ export class BuiltInClient {
           }
         },
         input: () => this.autosize(),
+        paste: (event) => {
+          const files = [...(event.clipboardData?.files || [])];
+          if (this.tray && files.length) {
+            event.preventDefault();
+            this.tray.add(files);
+          }
+        },
       },
     });
     const models = options.composer?.models || [];
@@ -226,6 +209,24 @@ export class BuiltInClient {
             ),
           )
         : null;
+    const assistants = this.config.assistants || [];
+    this.assistantSelect =
+      assistants.length > 1
+        ? h(
+            "select",
+            { className: "ck-assistant", ariaLabel: "Assistant", title: "Who answers" },
+            ...assistants.map((assistant) =>
+              h("option", {
+                value: assistant.id,
+                text: assistant.label || assistant.id,
+                title: assistant.description || null,
+                selected: assistant.id === (this.config.assistant || assistants[0].id),
+              }),
+            ),
+          )
+        : null;
+    this.buildAttachments();
+    this.buildDictation();
     this.sendButton = h("button", { type: "submit", className: "ck-button ck-send", text: "Send" });
     this.stopButton = h("button", {
       type: "button",
@@ -245,9 +246,15 @@ export class BuiltInClient {
           },
         },
       },
+      this.tray?.element,
+      this.tray || this.dictation
+        ? h("div", { className: "ck-composer-tools" }, this.attachButton, this.tray?.input, this.dictation?.button)
+        : null,
       this.textarea,
-      h("div", { className: "ck-composer-actions" }, this.modelSelect, this.stopButton, this.sendButton),
+      this.dictation?.status,
+      h("div", { className: "ck-composer-actions" }, this.assistantSelect, this.modelSelect, this.stopButton, this.sendButton),
     );
+    if (this.tray) this.acceptDroppedFiles();
     const disclaimer = options.disclaimer?.text
       ? h("div", { className: "ck-disclaimer" }, renderMarkdown(options.disclaimer.text))
       : null;
@@ -263,6 +270,61 @@ export class BuiltInClient {
       }
     });
     this.mount.replaceChildren(this.root);
+  }
+
+  buildAttachments() {
+    const limits = this.options.composer?.attachments;
+    if (!limits?.enabled) return;
+    this.tray = new AttachmentTray({
+      api: this.api,
+      limits,
+      onChange: () => this.updateComposer(),
+      onError: (message) => this.showError(message),
+    });
+    this.attachButton = h(
+      "button",
+      {
+        type: "button",
+        className: "ck-icon-button ck-attach",
+        ariaLabel: "Attach files",
+        title: "Attach files",
+        on: { click: () => this.tray.pick() },
+      },
+      icon("paperclip"),
+    );
+  }
+
+  buildDictation() {
+    if (!this.options.composer?.dictation?.enabled) return;
+    this.dictation = new Dictation({
+      api: this.api,
+      maxSeconds: this.config.dictationMaxSeconds || 120,
+      onText: (text) => {
+        const before = this.textarea.value;
+        this.textarea.value = before && !/\s$/.test(before) ? `${before} ${text}` : before + text;
+        this.autosize();
+        this.textarea.focus({ preventScroll: true });
+      },
+      onError: (message) => this.showError(message),
+      onStateChange: () => this.updateComposer(),
+    });
+  }
+
+  /** Files dropped on the composer are attached. */
+  acceptDroppedFiles() {
+    const hasFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+    this.composer.addEventListener("dragover", (event) => {
+      if (!hasFiles(event) || this.currentStatusBlocks()) return;
+      event.preventDefault();
+      this.composer.classList.add("is-dropping");
+    });
+    this.composer.addEventListener("dragleave", () => this.composer.classList.remove("is-dropping"));
+    this.composer.addEventListener("drop", (event) => {
+      this.composer.classList.remove("is-dropping");
+      if (!hasFiles(event) || this.currentStatusBlocks()) return;
+      event.preventDefault();
+      this.tray.add([...event.dataTransfer.files]);
+    });
   }
 
   async start() {
@@ -690,9 +752,10 @@ export class BuiltInClient {
     });
     switch (item.type) {
       case "user_message": {
-        node.append(h("div", { className: "ck-bubble", text: userText(item) }));
-        const names = (item.attachments || []).map((attachment) => attachment.name).filter(Boolean);
-        if (names.length) node.append(h("p", { className: "ck-attachments", text: `Attached: ${names.join(", ")}` }));
+        const text = userText(item);
+        if (text || !item.attachments?.length) node.append(h("div", { className: "ck-bubble", text }));
+        const attachments = renderAttachments(item.attachments, { fileUrl: this.config.attachmentFileUrl });
+        if (attachments) node.append(attachments);
         break;
       }
       case "assistant_message": {
@@ -707,11 +770,9 @@ export class BuiltInClient {
         }
         break;
       }
-      case "widget": {
-        const lines = item.copy_text ? [item.copy_text] : widgetText(item.widget);
-        node.append(h("div", { className: "ck-card" }, ...lines.map((line) => h("p", { text: line }))));
+      case "widget":
+        node.append(renderWidget(item.widget, { onAction: (action, control) => this.runAction(item, action, control) }));
         break;
-      }
       case "workflow": {
         const tasks = item.workflow?.tasks || [];
         const summary = item.workflow?.summary?.title || (item.workflow?.type === "reasoning" ? "Thinking" : "Working");
@@ -888,11 +949,16 @@ export class BuiltInClient {
   updateComposer() {
     const busy = Boolean(this.viewStream);
     const blocked = this.currentStatusBlocks();
+    const uploading = Boolean(this.tray?.busy());
+    const dictating = this.dictation && this.dictation.state !== "idle";
     this.sendButton.hidden = busy;
     this.stopButton.hidden = !busy;
     this.stopButton.disabled = busy && this.viewStream.allowCancel === false;
-    this.sendButton.disabled = Boolean(blocked);
+    this.sendButton.disabled = Boolean(blocked) || uploading || Boolean(dictating);
+    this.sendButton.title = uploading ? "Waiting for the files to upload" : "";
     this.textarea.disabled = Boolean(blocked);
+    if (this.attachButton) this.attachButton.disabled = Boolean(blocked);
+    if (this.dictation && this.dictation.state === "idle") this.dictation.button.disabled = Boolean(blocked);
     this.textarea.placeholder = blocked
       ? statusSentence(this.thread.status)
       : this.options.composer?.placeholder || "Message the assistant";
@@ -913,26 +979,38 @@ export class BuiltInClient {
   }
 
   inferenceOptions() {
-    return this.modelSelect ? { model: this.modelSelect.value } : {};
+    const options = this.modelSelect ? { model: this.modelSelect.value } : {};
+    // The first assistant is the default one: naming it changes nothing.
+    const assistant = this.assistantSelect?.value;
+    if (assistant && assistant !== this.config.assistants[0].id) options.tool_choice = { id: assistant };
+    return options;
   }
 
   async send(raw) {
     const text = String(raw || "").trim();
-    if (!text || this.viewStream || this.currentStatusBlocks()) return;
+    const files = this.tray?.ready().length || 0;
+    if ((!text && !files) || this.viewStream || this.currentStatusBlocks()) return;
+    if (this.tray?.busy()) {
+      this.showError("Wait until the files have finished uploading, or remove them.");
+      return;
+    }
     this.clearAlerts();
     this.textarea.value = "";
     this.autosize();
     this.startScreen.hidden = true;
+    const attached = this.tray ? this.tray.take() : [];
+    const attachments = attached.map((entry) => entry.attachment);
     const pending = h(
       "li",
       { className: "ck-item ck-item--user_message is-pending", dataset: { itemType: "user_message" } },
-      h("div", { className: "ck-bubble", text }),
+      text ? h("div", { className: "ck-bubble", text }) : null,
+      renderAttachments(attachments),
     );
     this.itemList.append(pending);
     this.scrollToEnd(true);
     const input = {
-      content: [{ type: "input_text", text }],
-      attachments: [],
+      content: text ? [{ type: "input_text", text }] : [],
+      attachments: attachments.map((attachment) => attachment.id),
       inference_options: this.inferenceOptions(),
     };
     const threadId = this.threadId;
@@ -941,13 +1019,73 @@ export class BuiltInClient {
       : ["threads.create", { input }];
     const ok = await this.runStream(...request, { threadId, pending });
     if (!ok && pending.isConnected) {
-      // Nothing was stored: give the text back rather than lose it.
+      // Nothing was stored: give the text and the files back rather than lose them.
       pending.remove();
       if (!this.textarea.value) {
         this.textarea.value = text;
         this.autosize();
       }
+      this.tray?.restore(attached);
       if (!this.items.size && !this.threadId) this.startScreen.hidden = false;
+    } else {
+      this.tray?.release(attached);
+    }
+  }
+
+  /**
+   * Run a widget's action: a client action becomes a `chatkit.action` DOM
+   * event for the page; a server action goes to `threads.custom_action`
+   * (streamed: the widget may be replaced, items added, effects sent) or,
+   * when the action says it does not stream, `threads.sync_custom_action`.
+   */
+  async runAction(item, action, control) {
+    const detail = { action: { type: action.type, payload: action.payload ?? null }, itemId: item.id, threadId: item.thread_id };
+    if (action.handler === "client") {
+      this.mount.dispatchEvent(new CustomEvent("chatkit.action", { bubbles: true, detail }));
+      return;
+    }
+    const entry = this.items.get(item.id);
+    if (!entry || this.currentStatusBlocks()) return;
+    const widget = entry.node;
+    widget.setAttribute("aria-busy", "true");
+    widget.classList.add("is-acting");
+    if (control && "disabled" in control) control.disabled = true;
+    const params = { thread_id: item.thread_id, item_id: item.id, action: detail.action };
+    const stream = { threadId: item.thread_id, action: true, streamingItemIds: new Set(), accepted: false, allowCancel: true };
+    this.streams.add(stream);
+    let failed = false;
+    try {
+      if (action.streaming === false) {
+        const answer = await this.api.request("threads.sync_custom_action", params);
+        if (answer?.updated_item && item.thread_id === this.threadId) this.replaceItem(answer.updated_item, { done: true });
+      } else {
+        await this.api.stream("threads.custom_action", params, {
+          onEvent: (event) => {
+            stream.accepted = true;
+            this.handleEvent(stream, event);
+          },
+        });
+      }
+    } catch (error) {
+      failed = true;
+      if (item.thread_id === this.threadId) {
+        this.showError(`That did not work: ${error.message}`);
+        if (error.code === "thread_locked" || error.code === "thread_closed") this.refreshThreadStatus();
+      }
+    } finally {
+      this.streams.delete(stream);
+      for (const id of stream.streamingItemIds) this.finishItem(id);
+      if (item.thread_id === this.threadId) this.progress.hidden = true;
+      const current = this.items.get(item.id);
+      if (current && current.node === widget) {
+        // Not replaced: put the widget back as it was stored (a ticked box unticks on failure).
+        if (failed) this.replaceItem(current.item, { done: true });
+        else {
+          widget.removeAttribute("aria-busy");
+          widget.classList.remove("is-acting");
+          if (control && "disabled" in control) control.disabled = false;
+        }
+      }
     }
   }
 
@@ -1058,7 +1196,8 @@ export class BuiltInClient {
   }
 
   handleEvent(stream, event) {
-    const visible = stream === this.viewStream;
+    // An action's stream shows in its thread without taking over the composer.
+    const visible = stream === this.viewStream || (stream.action === true && stream.threadId === this.threadId);
     switch (event.type) {
       case "thread.created": {
         stream.threadId = event.thread.id;

@@ -33,6 +33,12 @@ const PATHS = {
   x: ["M18 6 6 18", "m6 6 12 12"],
   "arrow-up": ["m5 12 7-7 7 7", "M12 19V5"],
   stop: ["M7 7h10v10H7z"],
+  paperclip: [
+    "m21.44 11.05-9.19 9.19a6 6 0 0 1-8.49-8.49l8.57-8.57A4 4 0 1 1 18 8.84l-8.59 8.57a2 2 0 0 1-2.83-2.83l8.49-8.48",
+  ],
+  mic: ["M12 2a3 3 0 0 0-3 3v7a3 3 0 0 0 6 0V5a3 3 0 0 0-3-3Z", "M19 10v2a7 7 0 0 1-14 0v-2", "M12 19v3"],
+  file: ["M15 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V7Z", "M14 2v4a2 2 0 0 0 2 2h4"],
+  "alert-circle": ["M12 2a10 10 0 1 0 0 20a10 10 0 1 0 0-20", "M12 8v4", "M12 16h.01"],
 };
 
 /** An <svg> for `name`, hidden from assistive technology (buttons carry labels). */
