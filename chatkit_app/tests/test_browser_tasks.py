@@ -130,6 +130,9 @@ def test_the_widgets_delete_button_deletes_once_and_the_page_follows(
     assert list(Task.objects.filter(owner=alice)) == [keep]
     assert not Task.objects.filter(pk=drop.pk).exists()
     screenshot(page, "tasks-widget-deleted")
+    page.get_by_role("button", name="Use dark theme").click()
+    expect(page.locator(".ck-app")).to_have_attribute("data-color-scheme", "dark")
+    screenshot(page, "tasks-widget-dark")
 
 
 def test_picking_the_default_assistant_sends_no_tool_choice(
