@@ -141,3 +141,20 @@ class ApiClient:
         """Create a thread with one message; its id and the streamed events."""
         events = self(create_thread(text, **extra)).events()
         return events[0]["thread"]["id"], events
+
+
+def hang_up_after(http, body: Any, updates: int) -> str:
+    """Stream ``body`` with an httpx client, close the connection once
+    ``updates`` item updates (words of the reply) have arrived, as a user
+    pressing stop or closing the tab does; the new thread's id."""
+    thread_id, seen = None, 0
+    with http.stream("POST", "/chatkit", content=json.dumps(body)) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[5:])
+            thread_id = thread_id or event.get("thread", {}).get("id")
+            seen += event["type"] == "thread.item.updated"
+            if seen == updates:
+                break  # leaving the block closes the connection mid-reply
+    return thread_id

@@ -35,6 +35,15 @@ class LiveDaphne:
         return self.log_path.read_text(errors="replace")
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a server process to stop; kill it if it does not within ten seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -101,11 +110,7 @@ def start_daphne(
             time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
         os.unlink(log.name)
 

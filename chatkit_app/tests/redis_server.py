@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .live_daphne import free_port
+from .live_daphne import free_port, stop_process
 
 REDIS_SERVER = os.environ.get("CHATKIT_TEST_REDIS_SERVER", "redis-server")
 
@@ -86,11 +86,7 @@ def start_redis(timeout: float = 10) -> Iterator[RedisServer]:
             time.sleep(0.05)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -13,7 +13,14 @@ from django.test import Client
 from chatkit_app.models import Conversation, Message
 from chatkit_app.tokens import token_create
 
-from .chatkit_client import CSRF_SECRET, add_message, create_thread, parse_sse, streamed_text
+from .chatkit_client import (
+    CSRF_SECRET,
+    add_message,
+    create_thread,
+    hang_up_after,
+    parse_sse,
+    streamed_text,
+)
 from .live_daphne import start_daphne, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -186,21 +193,8 @@ def test_health_reports_the_database(server):
 
 def test_a_client_that_hangs_up_mid_stream_keeps_the_message_and_partial_reply(server, alice):
     text = " ".join(f"word{n}" for n in range(60))
-    with (
-        token_client(server, alice) as http,
-        http.stream("POST", "/chatkit", content=json.dumps(create_thread(text))) as response,
-    ):
-        deltas = 0
-        thread_id = None
-        for line in response.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
-            thread_id = thread_id or event.get("thread", {}).get("id")
-            if event["type"] == "thread.item.updated":
-                deltas += 1
-            if deltas == 5:
-                break  # leaving the block closes the connection mid-reply
+    with token_client(server, alice) as http:
+        thread_id = hang_up_after(http, create_thread(text), updates=5)
 
     # The SDK saves the partial reply, then its hidden "the user cancelled"
     # note, after the connection is gone.

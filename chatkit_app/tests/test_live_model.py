@@ -11,7 +11,7 @@ import pytest
 from chatkit_app.models import Message
 from chatkit_app.tokens import token_create
 
-from .chatkit_client import create_thread, events_of, parse_sse, streamed_text
+from .chatkit_client import create_thread, events_of, hang_up_after, parse_sse, streamed_text
 from .conftest import fake_provider_settings
 from .live_daphne import start_daphne, wait_until
 
@@ -51,19 +51,7 @@ def test_a_model_answer_streams_over_http_and_is_stored(http, fake_provider):
 def test_stopping_mid_answer_keeps_the_partial_answer_marked(http, fake_provider):
     words = " ".join(f"word{n}" for n in range(80))
     fake_provider.reply(words, chunk_delay=0.03)
-    thread_id, deltas = None, 0
-    with http.stream(
-        "POST", "/chatkit", content=json.dumps(create_thread("Go on and on"))
-    ) as response:
-        for line in response.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
-            thread_id = thread_id or event.get("thread", {}).get("id")
-            if event["type"] == "thread.item.updated":
-                deltas += 1
-            if deltas == 8:
-                break  # the user pressed stop: the connection closes
+    thread_id = hang_up_after(http, create_thread("Go on and on"), updates=8)
 
     wait_until(
         lambda: Message.objects.filter(
