@@ -68,6 +68,11 @@ def fake_provider_settings(fake: FakeProvider, wire: str) -> dict[str, object]:
     }
 
 
+def fake_provider_env(fake: FakeProvider, wire: str) -> dict[str, str]:
+    """The same settings as environment variables, for a live server process."""
+    return {name: str(value) for name, value in fake_provider_settings(fake, wire).items()}
+
+
 @pytest.fixture(params=["responses", "chat_completions"])
 def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
     """The fake provider, configured as the site's model provider, once per

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from .browser import FAKE_MICROPHONE, chat_ready, launch_chromium, screenshot
 from .browser import open_page as open_page
-from .conftest import fake_provider_settings
+from .conftest import fake_provider_env
 from .live_daphne import start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -27,10 +27,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_provider_server):
-    env = {
-        name: str(value)
-        for name, value in fake_provider_settings(fake_provider_server, "responses").items()
-    }
+    env = fake_provider_env(fake_provider_server, "responses")
     env["CHATKIT_UI"] = json.dumps({"dictation": True})
     env["CHATKIT_TRANSCRIPTION_MAX_SECONDS"] = str(MAX_SECONDS)
     with start_daphne(env) as live:

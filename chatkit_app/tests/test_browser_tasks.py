@@ -16,7 +16,7 @@ from tasks.models import Task
 from .browser import browser as browser
 from .browser import chat_ready, last_reply, screenshot, send
 from .browser import open_page as open_page
-from .conftest import fake_provider_settings
+from .conftest import fake_provider_env
 from .live_daphne import start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -24,10 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(trans
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_provider_server):
-    env = {
-        name: str(value)
-        for name, value in fake_provider_settings(fake_provider_server, "responses").items()
-    }
+    env = fake_provider_env(fake_provider_server, "responses")
     env["CHATKIT_GENERATE_TITLES"] = "false"
     with start_daphne(env) as live:
         yield live

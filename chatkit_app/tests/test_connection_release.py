@@ -18,7 +18,7 @@ from chatkit_app.models import Message
 from chatkit_app.tokens import token_create
 
 from .chatkit_client import create_thread, events_of, parse_sse, streamed_text
-from .conftest import fake_provider_settings
+from .conftest import fake_provider_env
 from .live_daphne import start_daphne
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -31,7 +31,7 @@ def test_many_slow_streams_share_a_pool_of_two_connections(
 ):
     if connection.vendor != "postgresql":
         pytest.skip("connection pooling is PostgreSQL's (SQLite opens a file per connection)")
-    env = {k: str(v) for k, v in fake_provider_settings(fake_provider_server, "responses").items()}
+    env = fake_provider_env(fake_provider_server, "responses")
     env.update(
         {"DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "2", "DATABASE_POOL_TIMEOUT": "3"}
     )

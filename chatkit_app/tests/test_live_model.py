@@ -12,7 +12,7 @@ from chatkit_app.models import Message
 from chatkit_app.tokens import token_create
 
 from .chatkit_client import create_thread, events_of, hang_up_after, parse_sse, streamed_text
-from .conftest import fake_provider_settings
+from .conftest import fake_provider_env
 from .live_daphne import start_daphne, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -20,10 +20,7 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module", params=["responses", "chat_completions"])
 def server(request, django_db_setup, django_db_blocker, fake_provider_server):
-    env = {
-        k: str(v) for k, v in fake_provider_settings(fake_provider_server, request.param).items()
-    }
-    with start_daphne(env) as live:
+    with start_daphne(fake_provider_env(fake_provider_server, request.param)) as live:
         yield live
 
 
