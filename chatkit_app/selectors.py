@@ -223,7 +223,7 @@ def conversation_export(
             {
                 "message_id": "message_id",
                 "user": "user__username",
-                **{name: name for name in _USAGE_FIELDS},
+                **{name: name for name in (*USAGE_VALUE_FIELDS, "created_at")},
             },
         )
         attachments = _records_by_conversation(
@@ -267,8 +267,9 @@ def conversation_export(
             }
 
 
-# Exported as they are stored, beside the renamed relations above.
-_USAGE_FIELDS = (
+# A usage row's values, exported (and imported, services.conversation_import)
+# as they are stored, beside the renamed relations above.
+USAGE_VALUE_FIELDS = (
     "provider",
     "model",
     "purpose",
@@ -276,7 +277,6 @@ _USAGE_FIELDS = (
     "output_tokens",
     "latency_ms",
     "error",
-    "created_at",
 )
 _ATTACHMENT_FIELDS = (
     "id",

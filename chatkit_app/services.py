@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from . import live_events
 from .models import Attachment, Conversation, Feedback, Message, ModelUsage
-from .selectors import attachments_orphaned
+from .selectors import USAGE_VALUE_FIELDS, attachments_orphaned
 from .serialization import (
     attachment_from_data,
     attachment_to_data,
@@ -435,19 +435,7 @@ def _conversation_import(record: Mapping[str, Any]) -> bool:
                 conversation=conversation,
                 user=users.get(_field(row, "user", str)),
                 message_id=str(row.get("message_id") or ""),
-                **{
-                    name: row[name]
-                    for name in (
-                        "provider",
-                        "model",
-                        "purpose",
-                        "input_tokens",
-                        "output_tokens",
-                        "latency_ms",
-                        "error",
-                    )
-                    if name in row
-                },
+                **{name: row[name] for name in USAGE_VALUE_FIELDS if name in row},
                 created_at=_timestamp(row, "created_at"),
             )
             for row in record.get("usage") or []
