@@ -4,8 +4,11 @@ How fast the admin is with a million messages (README, "Admin at scale").
 Seeds a scratch PostgreSQL database in bulk (``INSERT … SELECT … FROM
 generate_series``: seconds, not the ORM row by row), then loads the admin
 pages that matter through Django's test ``Client`` as a superuser and prints
-the median time and the number of queries of each, plus what a full
-``COUNT(*)`` would have cost. Not part of the test suite.
+the median time and the number of queries of each: the lists, their
+searches (full-text: a common word, a phrase, a prefix), the dashboard
+for each period (read from its rollups, rebuilt once after seeding) and the
+review queue with each of its filters; plus what a full ``COUNT(*)`` would
+have cost. Not part of the test suite.
 
     createdb -h 127.0.0.1 -p 55432 -U postgres chatsite_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:55432/chatsite_bench \\
@@ -19,12 +22,15 @@ once: a later run with the same or fewer messages reuses the rows.
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import statistics
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
@@ -47,14 +53,17 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
+from chatkit_app.admin.dashboard.periods import day_start  # noqa: E402
 from chatkit_app.models import Conversation, Message  # noqa: E402
+from chatkit_app.rollups import install  # noqa: E402
 
 WORDS = ["taxes", "recipes", "travel", "python", "gardening", "invoice", "weather", "music"]
 RARE_PHRASE = "quarterly zebra report"
 
 
-def seed(messages: int, per_conversation: int, users: int) -> None:
+def seed(messages: int, per_conversation: int, users: int, days: int) -> None:
     conversations = messages // per_conversation
     have = Message.objects.count()
     if have >= messages:
@@ -62,13 +71,22 @@ def seed(messages: int, per_conversation: int, users: int) -> None:
         return
     if have:
         sys.exit(f"{have:,} messages already present but {messages:,} wanted: use a fresh database")
-    print(f"seeding {users:,} users, {conversations:,} conversations, {messages:,} messages …")
+    print(
+        f"seeding {users:,} users, {conversations:,} conversations, {messages:,} messages "
+        f"over {days} days …"
+    )
+    # Seconds between two conversations' starts: the newest now, the oldest
+    # ``days`` ago.
+    spacing = days * 86400 / conversations
     started = time.perf_counter()
     words = "ARRAY[" + ",".join(f"'{w}'" for w in WORDS) + "]"
     with connection.cursor() as cursor:
         # Inserting into a GIN index row by row is its slowest path: build it
-        # once afterwards instead, as a restore would.
-        cursor.execute('DROP INDEX IF EXISTS "chatkit_message_text_trgm"')
+        # once afterwards instead, as a restore would. Likewise the
+        # dashboard's rollups: no trigger fires while seeding (as on a
+        # replica, ``session_replication_role``), one rebuild at the end.
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute('DROP INDEX IF EXISTS "chatkit_message_text_fts"')
         cursor.execute(
             """
             INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,
@@ -89,11 +107,11 @@ def seed(messages: int, per_conversation: int, users: int) -> None:
                    CASE WHEN g %% 50 = 0 THEN 'closed' WHEN g %% 97 = 0 THEN 'locked'
                         ELSE 'active' END,
                    '', '{{}}', %s,
-                   now() - make_interval(mins => g),
-                   now() - make_interval(mins => g) + interval '5 minutes'
+                   now() - make_interval(secs => g * %s),
+                   now() - make_interval(secs => g * %s) + interval '5 minutes'
             FROM generate_series(1, %s) g
             """,
-            [first_user, users, per_conversation, conversations],
+            [first_user, users, per_conversation, spacing, spacing, conversations],
         )
         step = 20_000
         for low in range(1, conversations + 1, step):
@@ -124,9 +142,9 @@ def seed(messages: int, per_conversation: int, users: int) -> None:
                     'About ' || ({words})[1 + (c * 7 + s) %% {len(WORDS)}] || ': '
                         || md5(c::text || '-' || s::text) || ' '
                         || md5(s::text || '+' || c::text) AS body,
-                    now() - make_interval(mins => c) + make_interval(secs => s) AS at) m
+                    now() - make_interval(secs => c * %s) + make_interval(secs => s) AS at) m
                 """,
-                [low, high, per_conversation],
+                [low, high, per_conversation, spacing],
             )
             print(f"  {high * per_conversation:,} messages", flush=True)
         cursor.execute(
@@ -134,23 +152,78 @@ def seed(messages: int, per_conversation: int, users: int) -> None:
             "WHERE id IN ('msg_bench00000777_3', 'msg_bench00012345_4', 'msg_bench00031337_2')",
             [RARE_PHRASE],
         )
+        # A usage row per answer, as the responder leaves them: two models,
+        # two assistants, one call in 50 failed, latencies spread over 0.3-4.3 s.
         cursor.execute(
             """
             INSERT INTO chatkit_app_modelusage (conversation_id, user_id, message_id, provider,
-                model, purpose, input_tokens, output_tokens, latency_ms, error, created_at)
-            SELECT c.id, c.owner_id, '', 'openai', 'gpt-4.1-mini', 'response', 500, 200, 900, '',
-                   c.updated_at
-            FROM chatkit_app_conversation c
+                model, assistant, purpose, input_tokens, output_tokens, latency_ms,
+                first_token_ms, error, created_at)
+            SELECT m.conversation_id, c.owner_id, m.id, 'openai',
+                   CASE WHEN m.sequence % 3 = 0 THEN 'gpt-4.1' ELSE 'gpt-4.1-mini' END,
+                   CASE WHEN hashtext(c.id) % 4 = 0 THEN 'tasks'
+                        ELSE 'assistant' END,
+                   'response', 400 + m.sequence * 50, 150 + m.sequence * 5,
+                   300 + (hashtext(m.id) & 4095), 100 + (hashtext(m.id) & 511),
+                   CASE WHEN hashtext(m.id) % 50 = 0 THEN 'rate_limit' ELSE '' END,
+                   m.created_at
+            FROM chatkit_app_message m JOIN chatkit_app_conversation c ON c.id = m.conversation_id
+            WHERE m.role = 'assistant'
             """
         )
-        print("  building the trigram index …", flush=True)
+        # Feedback on one answer in 20, one in three of those a thumbs down.
         cursor.execute(
-            'CREATE INDEX "chatkit_message_text_trgm" ON chatkit_app_message '
-            'USING gin (UPPER("text") gin_trgm_ops)'
+            """
+            INSERT INTO chatkit_app_feedback (message_id, conversation_id, user_id, kind,
+                created_at)
+            SELECT m.id, m.conversation_id, c.owner_id,
+                   CASE WHEN hashtext(m.id) % 3 = 0 THEN 'negative' ELSE 'positive' END,
+                   m.created_at + interval '1 minute'
+            FROM chatkit_app_message m JOIN chatkit_app_conversation c ON c.id = m.conversation_id
+            WHERE m.role = 'assistant' AND hashtext(m.id) % 20 = 0
+            """
         )
+        print("  building the full-text index …", flush=True)
+        cursor.execute(
+            'CREATE INDEX "chatkit_message_text_fts" ON chatkit_app_message '
+            "USING gin (to_tsvector('simple'::regconfig, \"text\"))"
+        )
+        cursor.execute("SET session_replication_role = DEFAULT")
+    rebuilding = time.perf_counter()
+    install()
+    print(f"  rollups rebuilt in {time.perf_counter() - rebuilding:.0f} s (as chatkit_rollup)")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"seeded in {time.perf_counter() - started:.0f} s")
+
+
+def seed_review() -> None:
+    """What the review queue lists beyond the seeded feedback and failed
+    calls: one answer in 200 interrupted, one conversation in 500 flagged
+    (once: a reused database keeps them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM chatkit_app_conversation WHERE flagged_at IS NOT NULL LIMIT 1"
+        )
+        if cursor.fetchone():
+            return
+        cursor.execute(
+            "UPDATE chatkit_app_message SET interrupted = true "
+            "WHERE role = 'assistant' AND hashtext(id) % 200 = 1"
+        )
+        cursor.execute(
+            "UPDATE chatkit_app_conversation SET flagged_at = updated_at, flag_reason = 'check' "
+            "WHERE hashtext(id) % 500 = 0"
+        )
+        cursor.execute("ANALYZE")
+
+
+def day_range(day: date) -> dict[str, str]:
+    """The admin filter of one day, as the dashboard's links write it."""
+    return {
+        "created_at__gte": str(day_start(day)),
+        "created_at__lt": str(day_start(day + timedelta(days=1))),
+    }
 
 
 def measure(client: Client, url: str, runs: int) -> tuple[float, int, int]:
@@ -180,6 +253,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--per-conversation", type=int, default=20)
     parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument(
+        "--days", type=int, default=35, help="Days the conversations are spread over."
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--force", action="store_true", help="Seed any database.")
     options = parser.parse_args()
@@ -191,7 +267,8 @@ def main() -> None:
         sys.exit(f"Database {name!r} does not look like a scratch one; pass --force to seed it.")
 
     call_command("migrate", verbosity=0)
-    seed(options.messages, options.per_conversation, options.users)
+    seed(options.messages, options.per_conversation, options.users, options.days)
+    seed_review()
     admin_user, _ = get_user_model().objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
     )
@@ -219,8 +296,57 @@ def main() -> None:
         ("items, type=user_message", "/admin/chatkit_app/message/?type=user_message"),
         ("items, search text", "/admin/chatkit_app/message/?q=" + quote_plus(RARE_PHRASE)),
         ("items, search common word 'python'", "/admin/chatkit_app/message/?q=python"),
+        ("items, search prefix 'pyth*'", "/admin/chatkit_app/message/?q=pyth*"),
+        (
+            "items, search two words 'python zebra'",
+            "/admin/chatkit_app/message/?q=python+zebra",
+        ),
+        (
+            "conversations, search phrase '\"quarterly zebra\"'",
+            conversation_url + "?q=" + quote_plus('"quarterly zebra"'),
+        ),
         ("usage, unfiltered", "/admin/chatkit_app/modelusage/"),
+        ("usage, one model", "/admin/chatkit_app/modelusage/?model__exact=gpt-4.1"),
+        ("usage, failed", "/admin/chatkit_app/modelusage/?failed=yes"),
+        ("usage, one user", f"/admin/chatkit_app/modelusage/?user={owner}"),
+        ("dashboard, today", "/admin/dashboard/?period=today"),
+        ("dashboard, 7 days", "/admin/dashboard/?period=7d"),
+        ("dashboard, 30 days", "/admin/dashboard/?period=30d"),
+        (
+            "dashboard, a day's thumbs-down feedback (drill-down)",
+            "/admin/chatkit_app/feedback/?kind__exact=negative&"
+            + urlencode(day_range(timezone.localdate() - timedelta(days=1))),
+        ),
+        (
+            "dashboard, a day's failed calls (drill-down)",
+            "/admin/chatkit_app/modelusage/?failed=yes&"
+            + urlencode(day_range(timezone.localdate() - timedelta(days=1))),
+        ),
+        ("review queue", "/admin/review/"),
+        ("review queue, thumbs down", "/admin/review/?source=negative"),
+        ("review queue, failed", "/admin/review/?source=failed"),
+        ("review queue, interrupted", "/admin/review/?source=interrupted"),
+        ("review queue, flagged", "/admin/review/?source=flagged"),
+        ("review queue, model gpt-4.1", "/admin/review/?model=gpt-4.1"),
+        ("review queue, assistant tasks", "/admin/review/?assistant=tasks"),
+        ("review queue, not annotated", "/admin/review/?label=-"),
+        (
+            "review queue, last 7 days",
+            "/admin/review/?" + urlencode({"start": str(timezone.localdate() - timedelta(days=6))}),
+        ),
+        ("review queue, search 'python'", "/admin/review/?q=python"),
+        (
+            f"review queue, search {RARE_PHRASE!r}",
+            "/admin/review/?q=" + quote_plus(RARE_PHRASE),
+        ),
     ]
+    # The queue's second page, through the link the first one shows.
+    older = re.search(
+        r'href="(\?[^"]*after=[^"]+)" class="button ck-review-older"',
+        client.get("/admin/review/").content.decode(),
+    )
+    if older:
+        pages.append(("review queue, page 2", "/admin/review/" + html.unescape(older[1])))
     with transaction.atomic():
         totals = (Conversation.objects.count(), Message.objects.count())
     print(f"\n{totals[0]:,} conversations, {totals[1]:,} messages; median of {options.runs} runs")
@@ -229,6 +355,12 @@ def main() -> None:
         median, queries, status = measure(client, url, options.runs)
         flag = "" if status == 200 else f"  (HTTP {status})"
         print(f"{label:50} {median:8.1f} {queries:8}{flag}")
+
+    print("\nthe 30-day dashboard's queries, slowest first (ms):")
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/admin/dashboard/?period=30d")
+    for query in sorted(captured, key=lambda q: -float(q["time"]))[:8]:
+        print(f"  {float(query['time']) * 1000:8.1f}  {query['sql'][:110]}")
 
     print("\nwhat the estimate saves:")
     for table in ("chatkit_app_message", "chatkit_app_conversation"):

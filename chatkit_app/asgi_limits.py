@@ -2,9 +2,15 @@
 ASGI middleware that refuses oversized request bodies before Django reads them.
 
 Django's ASGI handler reads the whole body (spooling it to disk) before any
-view runs, so a view-level size check still lets a client make the server
-store gigabytes. This wrapper answers 413 as soon as ``Content-Length`` or
-the bytes actually received pass the limit for the path.
+middleware or view runs, so a view-level size check still lets a client make
+the server store gigabytes. This wrapper answers a JSON 413 (the endpoint's
+``{"error": …}`` format) as soon as ``Content-Length`` or the bytes actually
+received pass the limit for the path, and reads nothing further. Every path
+has a limit: ``/chatkit`` its own, uploads the attachment size, everything
+else (``/health``, sign-in, the admin) ``CHATKIT_MAX_BODY_BYTES``.
+
+It can only refuse what the server has not read yet: uvicorn (``scripts/serve``)
+hands the body on as it arrives, daphne (``runserver``) reads it all first.
 """
 
 from __future__ import annotations
@@ -26,13 +32,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def body_limit_for_path(path: str) -> int | None:
-    """The largest body accepted on ``path``; None leaves it to Django."""
+def body_limit_for_path(path: str) -> int:
+    """The largest body accepted on ``path``."""
     if path.rstrip("/") == "/chatkit":
         return chatkit_settings.MAX_REQUEST_BYTES
     if path.startswith("/chatkit/attachments/") and path.endswith("/upload"):
         return chatkit_settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
-    return None
+    return chatkit_settings.MAX_BODY_BYTES
 
 
 class RequestBodyLimit:
@@ -55,26 +61,33 @@ class RequestBodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > limit:
+                    # The app never runs, so nothing asks the server for the body.
                     await _send_413(send, limit)
                     return
 
         received = 0
         rejected = False
+        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit and not rejected:
+                if received > limit:
                     rejected = True
-                    await _send_413(send, limit)
+                    if not response_started:
+                        await _send_413(send, limit)
                     # Django treats this as the client going away and stops.
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
+            nonlocal response_started
             if not rejected:
+                response_started = True
                 await send(message)
 
         await self.app(scope, limited_receive, guarded_send)

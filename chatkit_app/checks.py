@@ -2,16 +2,24 @@
 System checks (``manage.py check``) for the ChatKit settings.
 
 They run at start-up and in ``check --deploy``, so a misconfigured
-deployment says what is wrong before the first request fails.
+deployment says what is wrong before the first request fails. These are
+the core's (every setting has its default's type); the model provider's
+live in ``responders/checks.py`` and the chat page's in ``ui/checks.py``,
+each registered when ``ChatkitAppConfig.ready`` imports it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks.security import base as security_checks
+from django.core.checks.security import csrf as csrf_checks
+from django.test.utils import override_settings
 
 from .conf import DEFAULTS, chatkit_settings
+from .middleware import DJANGO_EQUIVALENTS
 
 
 @register(Tags.compatibility)
@@ -32,72 +40,59 @@ def check_setting_types(app_configs: Any, **kwargs: Any) -> list[Error]:
                     id="chatkit.E001",
                 )
             )
-    for name in ("MAX_REQUEST_BYTES", "MAX_PAGE_SIZE"):
+    for name in ("MAX_REQUEST_BYTES", "MAX_BODY_BYTES", "MAX_PAGE_SIZE"):
         value = getattr(chatkit_settings, name)
         if isinstance(value, int) and value <= 0:
             errors.append(Error(f"CHATKIT_{name} must be positive.", id="chatkit.E002"))
     return errors
 
 
-@register(Tags.compatibility)
-def check_model_provider(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    """A production site needs a model provider; development may run offline."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .providers import current_provider
-
-    try:
-        provider = current_provider()
-    except ImproperlyConfigured as exc:
-        return [Error(str(exc), id="chatkit.E003")]
-    explicit_offline = chatkit_settings.PROVIDER.strip().lower() == "offline"
-    if provider.offline and not settings.DEBUG and not explicit_offline:
-        return [
-            Error(
-                "No model provider is configured, so the site would answer with the offline "
-                "development responder.",
-                hint="Set OPENAI_API_KEY or GEMINI_API_KEY (or CHATKIT_API_KEY with "
-                "CHATKIT_BASE_URL), or CHATKIT_PROVIDER=offline to run without a model on purpose.",
-                id="chatkit.E004",
-            )
-        ]
-    problems: list[CheckMessage] = []
-    if not provider.offline and not provider.api_key:
-        problems.append(
-            Error(
-                f"CHATKIT_PROVIDER is {provider.name!r} but no API key is set.",
-                hint="Set CHATKIT_API_KEY (or OPENAI_API_KEY / GEMINI_API_KEY).",
-                id="chatkit.E005",
-            )
-        )
-    if provider.name == "openai-compatible" and not provider.base_url:
-        problems.append(
-            Error(
-                "CHATKIT_PROVIDER is 'openai-compatible' but CHATKIT_BASE_URL is not set.",
-                id="chatkit.E006",
-            )
-        )
-    if chatkit_settings.SYSTEM_PROMPT_FILE:
-        from .instructions import prompt_file_path
-
-        path = prompt_file_path(chatkit_settings.SYSTEM_PROMPT_FILE)
-        if not path.is_file():
-            problems.append(
-                Error(f"CHATKIT_SYSTEM_PROMPT_FILE {path} does not exist.", id="chatkit.E007")
-            )
-    return problems
+#: Django's deploy checks that see nothing to check unless its middleware is
+#: listed under Django's own dotted path (HSTS, nosniff, the SSL redirect,
+#: X-Frame-Options, the referrer and opener policies, the CSRF cookie).
+_MIDDLEWARE_DEPENDENT_CHECKS = (
+    security_checks.check_sts,
+    security_checks.check_sts_include_subdomains,
+    security_checks.check_sts_preload,
+    security_checks.check_content_type_nosniff,
+    security_checks.check_ssl_redirect,
+    security_checks.check_xframe_deny,
+    security_checks.check_referrer_policy,
+    security_checks.check_cross_origin_opener_policy,
+    csrf_checks.check_csrf_cookie_secure,
+)
+#: What "missing" meant in Django's own checks security.W001-W003, which
+#: settings.py silences because they cannot see ``chatkit_app.middleware``.
+_REQUIRED_MIDDLEWARE = {
+    "django.middleware.security.SecurityMiddleware": (
+        "chatkit.W071",
+        "security headers, HSTS and the SSL redirect have no effect",
+    ),
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
+        "chatkit.W072",
+        "pages are not served with an X-Frame-Options header",
+    ),
+    "django.middleware.csrf.CsrfViewMiddleware": (
+        "chatkit.W073",
+        "forms have no CSRF protection",
+    ),
+}
 
 
-@register(Tags.compatibility)
-def check_chat_page(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    """A mistake in CHATKIT_UI fails ``check`` at start-up, not the first page view."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from .ui import ui_settings
-
-    try:
-        ui_settings()
-    except ImproperlyConfigured as exc:
-        return [Error(str(exc), id="chatkit.E008")]
-    return []
+@register(Tags.security, deploy=True)
+def check_deploy_with_async_middleware(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Django's deploy checks of its security, clickjacking and CSRF
+    middlewares, run as if ``chatkit_app.middleware``'s subclasses were
+    Django's classes (they are, with their hooks on the event loop)."""
+    listed = list(settings.MIDDLEWARE)
+    canonical = [DJANGO_EQUIVALENTS.get(path, path) for path in listed]
+    messages: list[CheckMessage] = [
+        Warning(f"{path} (or chatkit_app.middleware's) is not in MIDDLEWARE: {what}.", id=check_id)
+        for path, (check_id, what) in _REQUIRED_MIDDLEWARE.items()
+        if path not in canonical
+    ]
+    if canonical != listed:
+        with override_settings(MIDDLEWARE=canonical):
+            for check in _MIDDLEWARE_DEPENDENT_CHECKS:
+                messages.extend(check(app_configs))
+    return messages

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     # --- endpoint ---------------------------------------------------------
     # Largest request body /chatkit accepts; larger bodies get 413.
     "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
+    # Largest body on every other path (/health, sign-in, the admin, pages):
+    # none of them takes files; Django's own DATA_UPLOAD_MAX_MEMORY_SIZE.
+    "MAX_BODY_BYTES": 2621440,
     # Largest page a client may ask for in threads.list / items.list.
     "MAX_PAGE_SIZE": 100,
     # Do not write ApiToken.last_used_at more often than this (seconds).
@@ -26,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     # --- offline development responder -------------------------------------
     # Seconds between words of the offline development responder.
     "DEV_RESPONDER_DELAY": 0.04,
-    # --- the chat page (chatkit_app/ui.py builds the component's options) ----
+    # --- the chat page (chatkit_app/ui/options.py builds the component's options)
     # CHATKIT_UI is merged over this key by key (``theme`` too), so a project
     # sets only what it changes, e.g. CHATKIT_UI='{"greeting": "Hi!"}'.
     "UI": {
@@ -71,8 +74,14 @@ DEFAULTS: dict[str, Any] = {
         "locale": "",
         # Markdown line shown under the composer; empty shows none.
         "disclaimer": "",
+        # "@" in the composer tags the user's things (what the assistants'
+        # search_entities offer); tagged messages show them as chips.
+        "entities": False,
+        # "/" in the composer opens a command menu: true lists the assistants;
+        # a list of prompts ({"label", "prompt", "icon"} or strings) adds them.
+        "commands": False,
     },
-    # --- model provider (see chatkit_app/providers.py) ----------------------
+    # --- model provider (see chatkit_app/responders/providers.py) -----------
     # "openai" (Responses API), "gemini", "openai-compatible" (any Chat
     # Completions API at BASE_URL) or "offline". Empty: chosen from the keys
     # present (OPENAI_API_KEY, then GEMINI_API_KEY, then API_KEY + BASE_URL).
@@ -95,6 +104,21 @@ DEFAULTS: dict[str, Any] = {
     # Prices per million tokens, {"model": [input, output]} (e.g. USD), so
     # `chatkit_stats` can report what each user costs. Unknown models cost "?".
     "MODEL_PRICES": {},
+    # --- usage limits (chatkit_app/limits/) ---------------------------------
+    # Each 0 is off. Per user, in UTC periods; staff and superusers are exempt
+    # unless LIMITS_APPLY_TO_STAFF. Per-user and per-group overrides are
+    # edited in the admin (on the user and group pages).
+    # Requests to /chatkit per user and minute.
+    "LIMIT_REQUESTS_PER_MINUTE": 0,
+    # Model turns (messages answered, retries, tool outputs) per user and day.
+    "LIMIT_TURNS_PER_DAY": 0,
+    # Tokens (input + output, titles included) per user and day.
+    "LIMIT_TOKENS_PER_DAY": 0,
+    # Cost per user and calendar month, priced by MODEL_PRICES (same currency).
+    "LIMIT_COST_PER_MONTH": 0.0,
+    "LIMITS_APPLY_TO_STAFF": False,
+    # Share of a daily or monthly limit at which the user is told, once.
+    "LIMIT_NOTICE_AT": 0.8,
     # --- what the model is told ---------------------------------------------
     # The system prompt, as text...
     "SYSTEM_PROMPT": "You are a helpful assistant. Answer clearly and concisely.",
@@ -108,19 +132,20 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_ITEMS": 30,
     # Generate a short title after the first exchange.
     "GENERATE_TITLES": True,
-    # --- assistants (chatkit_app/assistants.py) -----------------------------
+    # --- assistants (chatkit_app/assistants/) ------------------------------
     # The assistant that answers unless the composer's tool picker names another.
     "DEFAULT_ASSISTANT": "assistant",
     # Tools of the default assistant: dotted paths to functions whose first
-    # argument is a chatkit_app.assistants.ToolContext.
-    "TOOLS": [],
+    # argument is a chatkit_app.assistants.ToolContext. The default lets the
+    # user ask for a person (chatkit_app/handoff/); keep it when adding others.
+    "TOOLS": ["chatkit_app.handoff.tools.ask_for_person"],
     # --- voice input (dictation) --------------------------------------------
     # Transcription model; empty is the provider's default.
     "TRANSCRIPTION_MODEL": "",
     # Largest audio clip accepted, in bytes and in seconds.
     "TRANSCRIPTION_MAX_BYTES": 3 * 1024 * 1024,
     "TRANSCRIPTION_MAX_SECONDS": 120,
-    # --- attachments (chatkit_app/attachments.py, uploads.py) ---------------
+    # --- attachments (chatkit_app/attachments/) ----------------------------
     # Largest file a user may attach, and how many files one message may carry.
     "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
     "ATTACHMENT_MAX_COUNT": 4,
@@ -149,7 +174,7 @@ DEFAULTS: dict[str, Any] = {
     # Absolute base URL for links built outside a request (commands), e.g.
     # https://chat.example.org; inside a request the request's host is used.
     "PUBLIC_URL": "http://localhost:8000",
-    # --- live updates for staff (chatkit_app/live_events.py, consumers.py) ---
+    # --- live updates for staff (chatkit_app/live/) -------------------------
     # Publish items, activity and replies being written to the admin's watch
     # and activity pages through the channel layer (REDIS_URL across processes).
     "LIVE_UPDATES": True,
@@ -159,6 +184,37 @@ DEFAULTS: dict[str, Any] = {
     # Items (and activity entries) a watcher gets on first connecting; a
     # reconnecting watcher gets everything it missed instead.
     "LIVE_BACKLOG": 50,
+    # Seconds between re-checks of an open staff socket (session still there,
+    # account active, staff, permission); an event is never sent on a check
+    # older than this. A socket whose watcher lost the right closes (4401/4403).
+    "LIVE_RECHECK_INTERVAL": 5.0,
+    # --- review (the admin's review queue and annotations) -----------------
+    # Labels staff can give an answer they annotate, in the order the form
+    # lists them. Changing the list keeps existing annotations as they are.
+    "REVIEW_LABELS": [
+        "wrong",
+        "incomplete",
+        "unhelpful",
+        "unsafe",
+        "off-topic",
+        "good",
+    ],
+    # --- replies that outlive the request (chatkit_app/runs/) ---------------
+    # What a client that hangs up without asking to stop means: "cancel"
+    # (stop the reply, keep the partial answer marked interrupted: what the
+    # official component means when it aborts) or "continue" (the reply is
+    # written to the end and stored). A request may choose with the header
+    # X-ChatKit-Disconnect (the built-in client sends "continue": its Stop
+    # button calls POST /chatkit/threads/<id>/stop).
+    "DISCONNECT": "cancel",
+    # Replies per user that may go on with nobody reading them; one more
+    # that loses its reader is stopped instead (0: none go on).
+    "MAX_BACKGROUND_RUNS": 3,
+    # A reply still being written after this many seconds is stopped (0: no limit).
+    "MAX_RUN_SECONDS": 600,
+    # Seconds between a running reply's heartbeats; a reply whose heartbeat is
+    # three times older belongs to a process that died and is marked interrupted.
+    "RUN_HEARTBEAT_SECONDS": 5.0,
 }
 
 

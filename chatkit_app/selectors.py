@@ -8,7 +8,6 @@ callers cannot leak which ids exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from .models import Attachment, Conversation, Feedback, Message, ModelUsage
+from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
 
 Order = Literal["asc", "desc"]
 
@@ -72,19 +71,29 @@ def message_page(
 ) -> tuple[list[Message], bool]:
     """A page of a conversation's items in insertion order, keyset-paginated
     on the per-conversation sequence, so items added between two page loads
-    never shift or repeat what the client already has."""
-    if not Conversation.objects.filter(pk=conversation_id, owner=owner).exists():
-        raise Conversation.DoesNotExist(conversation_id)
-    qs = Message.objects.filter(conversation_id=conversation_id)
+    never shift or repeat what the client already has.
+
+    One query (two with a cursor) when the page has items: a row scoped to
+    the owner proves the conversation is theirs. Only an empty answer asks
+    whether the conversation exists at all."""
+    qs = Message.objects.filter(conversation_id=conversation_id, conversation__owner=owner)
     if after:
         sequence = qs.filter(pk=after).values_list("sequence", flat=True).first()
         if sequence is None:
+            _conversation_must_exist(owner, conversation_id)
             raise CursorNotFound(after)
         qs = (
             qs.filter(sequence__gt=sequence) if order == "asc" else qs.filter(sequence__lt=sequence)
         )
     rows = list(qs.order_by("sequence" if order == "asc" else "-sequence")[: limit + 1])
+    if not rows and not after:
+        _conversation_must_exist(owner, conversation_id)
     return rows[:limit], len(rows) > limit
+
+
+def _conversation_must_exist(owner: AbstractBaseUser, conversation_id: str) -> None:
+    if not Conversation.objects.filter(pk=conversation_id, owner=owner).exists():
+        raise Conversation.DoesNotExist(conversation_id)
 
 
 def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int) -> list[Message]:
@@ -104,11 +113,22 @@ def message_get(*, owner: AbstractBaseUser, conversation_id: str, message_id: st
     )
 
 
+def reply_finished(*, conversation_id: str) -> bool:
+    """Whether the thread's last item is an assistant answer stored whole."""
+    last = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .order_by("-sequence")
+        .values_list("type", "interrupted")
+        .first()
+    )
+    return last == ("assistant_message", False)
+
+
 def attachment_get(*, owner: AbstractBaseUser, attachment_id: str) -> Attachment:
     return Attachment.objects.get(pk=attachment_id, owner=owner)
 
 
-# --- staff tools: admin, exports, maintenance commands --------------------------
+# --- staff tools: admin and maintenance commands -------------------------------
 # Not scoped by owner: only staff (through admin permissions) and operators
 # (through manage.py) reach these.
 
@@ -122,13 +142,14 @@ class TranscriptPage:
     feedback: dict[str, list[Feedback]] = field(default_factory=dict)
     usage: dict[str, list[ModelUsage]] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
+    annotations: dict[str, list[Annotation]] = field(default_factory=dict)
 
 
 def conversation_transcript(
     *, conversation_id: str, after_sequence: int | None, limit: int
 ) -> TranscriptPage:
-    """Items in sequence order with their feedback, usage and attachments:
-    four queries whatever the page size."""
+    """Items in sequence order with their feedback, usage, attachments and
+    staff annotations: five queries whatever the page size."""
     qs = Message.objects.filter(conversation_id=conversation_id).order_by("sequence")
     if after_sequence is not None:
         qs = qs.filter(sequence__gt=after_sequence)
@@ -141,6 +162,12 @@ def conversation_transcript(
         conversation_id=conversation_id, message_id__in=ids
     ).order_by("created_at", "id"):
         page.usage.setdefault(usage.message_id, []).append(usage)
+    for annotation in (
+        Annotation.objects.filter(answer_id__in=ids)
+        .select_related("author")
+        .order_by("created_at", "id")
+    ):
+        page.annotations.setdefault(annotation.answer_id, []).append(annotation)
     attachment_ids = {
         str(attachment.get("id"))
         for message in page.messages
@@ -169,145 +196,6 @@ def conversation_usage_totals(*, conversation_id: str) -> dict[str, int]:
         responses=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
     )
     return {name: value or 0 for name, value in totals.items()}
-
-
-def conversations_for_export(
-    *, username: str | None = None, since: datetime | None = None
-) -> QuerySet[Conversation]:
-    """Conversations an export covers: one user's, and/or active since a date."""
-    qs = Conversation.objects.all()
-    if username:
-        qs = qs.filter(owner__username=username)
-    if since is not None:
-        qs = qs.filter(updated_at__gte=since)
-    return qs
-
-
-def conversation_export(
-    *, queryset: QuerySet[Conversation], batch_size: int = 200
-) -> Iterator[dict[str, Any]]:
-    """Each conversation of ``queryset`` as a self-contained record (see
-    README, "Export and import"), streamed in id order.
-
-    Conversations are read in keyset batches of ``batch_size`` and their
-    items through one streaming cursor per batch, so memory holds one batch
-    of conversations and one conversation's items, never the whole table.
-    """
-    from .transcript import format_timestamp as ts
-
-    last_id: str | None = None
-    while True:
-        page = queryset.select_related("owner").order_by("pk")
-        if last_id is not None:
-            page = page.filter(pk__gt=last_id)
-        batch = list(page[:batch_size])
-        if not batch:
-            return
-        last_id = batch[-1].pk
-        ids = [conversation.pk for conversation in batch]
-        feedback = _records_by_conversation(
-            Feedback.objects.filter(conversation_id__in=ids).order_by(
-                "conversation_id", "message__sequence", "user__username"
-            ),
-            {
-                "item_id": "message_id",
-                "user": "user__username",
-                "kind": "kind",
-                "created_at": "created_at",
-            },
-        )
-        usage = _records_by_conversation(
-            ModelUsage.objects.filter(conversation_id__in=ids).order_by(
-                "conversation_id", "created_at", "id"
-            ),
-            {
-                "message_id": "message_id",
-                "user": "user__username",
-                **{name: name for name in (*USAGE_VALUE_FIELDS, "created_at")},
-            },
-        )
-        attachments = _records_by_conversation(
-            Attachment.objects.filter(conversation_id__in=ids).order_by(
-                "conversation_id", "created_at", "id"
-            ),
-            {"owner": "owner__username", **{name: name for name in _ATTACHMENT_FIELDS}},
-        )
-        # One cursor for the whole batch, in the same (conversation, sequence)
-        # order the unique index keeps, consumed one conversation at a time.
-        items = (
-            Message.objects.filter(conversation_id__in=ids)
-            .order_by("conversation_id", "sequence")
-            .values_list("conversation_id", "id", "data", "interrupted")
-            .iterator(chunk_size=2000)
-        )
-        pending = next(items, None)
-        for conversation in batch:
-            data: list[Any] = []
-            interrupted: list[str] = []
-            while pending is not None and pending[0] == conversation.pk:
-                data.append(pending[2])
-                if pending[3]:
-                    interrupted.append(pending[1])
-                pending = next(items, None)
-            yield {
-                "id": conversation.pk,
-                "owner": conversation.owner.get_username(),
-                "title": conversation.title,
-                "status": conversation.status,
-                "status_reason": conversation.status_reason,
-                "allowed_image_domains": conversation.allowed_image_domains,
-                "metadata": conversation.metadata,
-                "created_at": ts(conversation.created_at),
-                "updated_at": ts(conversation.updated_at),
-                "items": data,
-                "interrupted": interrupted,
-                "feedback": feedback.get(conversation.pk, []),
-                "usage": usage.get(conversation.pk, []),
-                "attachments": attachments.get(conversation.pk, []),
-            }
-
-
-# A usage row's values, exported (and imported, services.conversation_import)
-# as they are stored, beside the renamed relations above.
-USAGE_VALUE_FIELDS = (
-    "provider",
-    "model",
-    "purpose",
-    "input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "error",
-)
-_ATTACHMENT_FIELDS = (
-    "id",
-    "kind",
-    "name",
-    "mime_type",
-    "size",
-    "preview_url",
-    "file",
-    "preview",
-    "data",
-    "uploaded_at",
-    "created_at",
-)
-
-
-def _records_by_conversation(
-    queryset: QuerySet, fields: dict[str, str]
-) -> dict[str, list[dict[str, Any]]]:
-    """``{conversation_id: [{name: value}]}`` for the ``fields`` (record name
-    -> ORM path) of ``queryset``, timestamps as full-precision ISO strings."""
-    from .transcript import format_timestamp
-
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for conversation_id, *values in queryset.values_list("conversation_id", *fields.values()):
-        record = {
-            name: format_timestamp(value) if isinstance(value, datetime) else value
-            for name, value in zip(fields, values, strict=True)
-        }
-        grouped.setdefault(conversation_id, []).append(record)
-    return grouped
 
 
 def conversations_inactive_since(
@@ -341,7 +229,7 @@ def usage_stats(*, since: datetime) -> dict[str, Any]:
             responses=Count("id"),
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
-            errors=Count("id", filter=~Q(error="")),
+            errors=Count("id", filter=ModelUsage.failed()),
         )
         .order_by("day", "provider", "model")
     )

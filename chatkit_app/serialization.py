@@ -28,6 +28,7 @@ from django.utils import timezone
 from pydantic import TypeAdapter
 
 from .models import Conversation, Message
+from .transcript import person_author
 
 THREAD_ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[AttachmentModel] = TypeAdapter(AttachmentModel)
@@ -132,12 +133,17 @@ def item_text(item: ThreadItem) -> str:
     return ""
 
 
+#: The role of an assistant message a person wrote (``transcript.person_author``).
+PERSON_ROLE = "person"
+
+
 def item_to_fields(item: ThreadItem) -> dict[str, Any]:
+    data = item.model_dump(mode="json")
     return {
         "type": item.type,
-        "role": _ROLES.get(item.type, ""),
+        "role": PERSON_ROLE if person_author(data) else _ROLES.get(item.type, ""),
         "text": item_text(item),
-        "data": item.model_dump(mode="json"),
+        "data": data,
         "created_at": aware(item.created_at),
     }
 

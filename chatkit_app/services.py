@@ -3,38 +3,35 @@ Write operations shared by the ChatKit store, admin actions and commands.
 
 Each function is one transaction. ``owner`` scopes every write: an id that
 belongs to another user behaves as missing (``DoesNotExist``) and nothing of
-theirs is touched.
+theirs is touched. What was written is announced through the core's signals
+(``signals.py``), from inside the transaction; that is how the live updates
+hear of every write, whoever made it.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chatkit.types import Attachment as AttachmentModel
 from chatkit.types import ThreadItem, ThreadMetadata
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from pydantic import ValidationError
 
-from . import live_events
-from .models import Attachment, Conversation, Feedback, Message, ModelUsage
-from .selectors import USAGE_VALUE_FIELDS, attachments_orphaned
+from . import signals
+from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
+from .selectors import attachments_orphaned, reply_finished
 from .serialization import (
     attachment_from_data,
     attachment_to_data,
     aware,
-    item_from_data,
     item_to_fields,
     thread_to_fields,
 )
@@ -45,23 +42,53 @@ class IdCollision(Exception):
 
 
 @transaction.atomic
-def conversation_save(*, owner: AbstractBaseUser, thread: ThreadMetadata) -> Conversation:
-    """Create or update the conversation for a ChatKit thread."""
+def conversation_save(
+    *, owner: AbstractBaseUser, thread: ThreadMetadata, new: bool = False
+) -> Conversation:
+    """Create or update the conversation for a ChatKit thread: one
+    statement, an UPDATE of the owner's row or else an INSERT.
+
+    ``new``: the caller has just generated the thread's id, so there is no
+    row to update. An id that is someone else's is an ``IdCollision``.
+    """
     fields = thread_to_fields(thread)
-    conversation = Conversation.objects.select_for_update().filter(pk=thread.id).first()
-    if conversation is None:
-        conversation = Conversation.objects.create(
-            id=thread.id, owner=owner, created_at=aware(thread.created_at), **fields
+    conversation = Conversation(
+        id=thread.id, owner=owner, created_at=aware(thread.created_at), **fields
+    )
+    if not new:
+        conversation.updated_at = timezone.now()
+        updated = Conversation.objects.filter(pk=thread.id, owner=owner).update(
+            **fields, updated_at=conversation.updated_at
         )
-        live_events.conversation_saved(conversation, created=True)
-        return conversation
-    if conversation.owner_id != owner.pk:
-        raise IdCollision(thread.id)
-    for name, value in fields.items():
-        setattr(conversation, name, value)
+        if updated:
+            signals.conversation_saved.send(Conversation, conversation=conversation, created=False)
+            return conversation
+    try:
+        conversation.save(force_insert=True)
+    except IntegrityError:
+        raise IdCollision(thread.id) from None
+    signals.conversation_saved.send(Conversation, conversation=conversation, created=True)
+    return conversation
+
+
+@transaction.atomic
+def conversation_title_fill(
+    *, owner: AbstractBaseUser, conversation_id: str, title: str
+) -> Conversation | None:
+    """Give an untitled conversation its title: one the title model wrote
+    after the reply had ended. None, and nothing changed, if it has a title
+    by now (the user named it) or is gone."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, owner=owner, title="")
+        .first()
+    )
+    if conversation is None:
+        return None
+    conversation.title = title[:255]
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=[*fields, "updated_at"])
-    live_events.conversation_saved(conversation, created=False)
+    conversation.save(update_fields=["title", "updated_at"])
+    signals.conversation_saved.send(Conversation, conversation=conversation, created=False)
     return conversation
 
 
@@ -73,7 +100,7 @@ def conversation_set_status(
     conversation.status_reason = reason
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["status", "status_reason", "updated_at"])
-    live_events.conversation_saved(conversation, created=False)
+    signals.conversation_saved.send(Conversation, conversation=conversation, created=False)
     return conversation
 
 
@@ -81,6 +108,18 @@ def conversation_set_status(
 def conversation_delete(*, owner: AbstractBaseUser, conversation_id: str) -> None:
     conversation = Conversation.objects.get(pk=conversation_id, owner=owner)
     _delete_conversations(Conversation.objects.filter(pk=conversation.pk))
+
+
+@transaction.atomic
+def conversation_discard_if_empty(*, owner: AbstractBaseUser, conversation_id: str) -> bool:
+    """Delete a conversation that has no items at all: one whose stream
+    failed before even the user's message was stored. True if it went."""
+    empty = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, owner=owner)
+        .exclude(Exists(Message.objects.filter(conversation_id=OuterRef("pk"))))
+    )
+    return _delete_conversations(empty) > 0
 
 
 def conversations_delete(*, queryset) -> int:
@@ -127,43 +166,88 @@ def message_upsert(
     lock, which keeps insertion order total even when timestamps tie.
     ``interrupted`` marks a reply that was stopped before it finished; left
     as None, an update keeps the mark the row already has.
+
+    A new item costs two statements: one UPDATE of the conversation (owner
+    check, row lock, next sequence number, ``updated_at``, and whether the
+    item's id is taken) and the INSERT. Replacing one reads it back first.
     """
-    conversation = (
-        Conversation.objects.select_for_update()
-        .only("pk", "owner_id")
-        .get(pk=conversation_id, owner=owner)
-    )
     fields = item_to_fields(item)
-    existing = (
-        Message.objects.filter(pk=item.id)
-        .only("pk", "conversation_id", "sequence", "interrupted")
-        .first()
-    )
     now = timezone.now()
-    if existing is not None:
-        if existing.conversation_id != conversation.pk:
-            raise IdCollision(item.id)
-        if interrupted is not None:
-            fields["interrupted"] = interrupted
-        Message.objects.filter(pk=item.id).update(**fields, updated_at=now)
-        message = existing
-        for name, value in {**fields, "updated_at": now}.items():
-            setattr(message, name, value)
-    else:
-        Conversation.objects.filter(pk=conversation.pk).update(item_sequence=F("item_sequence") + 1)
-        sequence = Conversation.objects.filter(pk=conversation.pk).values_list(
-            "item_sequence", flat=True
-        )[0]
+    sequence, taken_by = _claim_item_sequence(owner, conversation_id, item.id, now)
+    if taken_by is None:
         message = Message.objects.create(
             id=item.id,
-            conversation_id=conversation.pk,
+            conversation_id=conversation_id,
             sequence=sequence,
             interrupted=bool(interrupted),
             **fields,
         )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
-    live_events.item_saved(message)
+    elif taken_by != conversation_id:
+        raise IdCollision(item.id)
+    else:
+        # The number claimed above goes unused: sequences need order, not density.
+        message = Message.objects.only("pk", "conversation_id", "sequence", "interrupted").get(
+            pk=item.id
+        )
+        if interrupted is not None:
+            fields["interrupted"] = interrupted
+        Message.objects.filter(pk=item.id).update(**fields, updated_at=now)
+        for name, value in {**fields, "updated_at": now}.items():
+            setattr(message, name, value)
+    signals.item_saved.send(Message, message=message)
     return message
+
+
+def _claim_item_sequence(
+    owner: AbstractBaseUser, conversation_id: str, item_id: str, now: datetime
+) -> tuple[int, str | None]:
+    """The owner's conversation's next item sequence number, with its
+    ``updated_at`` set to ``now`` and its row locked until the transaction
+    ends, and the conversation an item ``item_id`` already belongs to
+    (None: the id is free). One statement (UPDATE … RETURNING, which
+    PostgreSQL and SQLite 3.35+ both have); ``DoesNotExist`` when the
+    conversation is missing or someone else's."""
+    conversations, messages = Conversation._meta, Message._meta
+    qn = connection.ops.quote_name
+    sequence = qn(conversations.get_field("item_sequence").column)
+    sql = (
+        f"UPDATE {qn(conversations.db_table)} "
+        f"SET {sequence} = {sequence} + 1, {qn(conversations.get_field('updated_at').column)} = %s "
+        f"WHERE {qn(conversations.pk.column)} = %s "
+        f"AND {qn(conversations.get_field('owner').column)} = %s "
+        f"RETURNING {sequence}, (SELECT {qn(messages.get_field('conversation').column)} "
+        f"FROM {qn(messages.db_table)} WHERE {qn(messages.pk.column)} = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [connection.ops.adapt_datetimefield_value(now), conversation_id, owner.pk, item_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(conversation_id)
+    return int(row[0]), row[1]
+
+
+@transaction.atomic
+def stopped_reply_keep(
+    *,
+    owner: AbstractBaseUser,
+    conversation_id: str,
+    partial: list[ThreadItem],
+    note: ThreadItem,
+) -> None:
+    """Keep what a stopped reply had said (marked interrupted) and the note
+    that tells the next reply it was stopped: both, or neither.
+
+    A client that leaves once the reply is finished and stored (while the
+    stream still ends, a title is chosen) stopped nothing: no note then, or
+    the next reply would be told that a whole answer was cancelled.
+    """
+    if not partial and reply_finished(conversation_id=conversation_id):
+        return
+    for item in partial:
+        message_upsert(owner=owner, conversation_id=conversation_id, item=item, interrupted=True)
+    message_upsert(owner=owner, conversation_id=conversation_id, item=note)
 
 
 @transaction.atomic
@@ -173,7 +257,7 @@ def message_delete(*, owner: AbstractBaseUser, conversation_id: str, message_id:
     ).delete()
     if not deleted:
         raise Message.DoesNotExist(message_id)
-    live_events.item_removed(conversation_id=conversation_id, item_id=message_id)
+    signals.item_removed.send(Message, conversation_id=conversation_id, item_id=message_id)
 
 
 @transaction.atomic
@@ -211,6 +295,25 @@ def attachment_delete(*, owner: AbstractBaseUser, attachment_id: str) -> None:
     files = [(attachment.file.name, attachment.preview.name)]
     attachment.delete()
     transaction.on_commit(lambda: _delete_files(files))
+
+
+@transaction.atomic
+def attachment_discard_pending(*, attachment_id: str) -> bool:
+    """Delete an attachment whose upload was refused, only while nothing was
+    uploaded to it and no message carries it (checked under the row lock, so
+    a refused upload racing a good one never removes the good one's file).
+    True if it was deleted."""
+    attachment = (
+        Attachment.objects.select_for_update()
+        .filter(pk=attachment_id, uploaded_at__isnull=True, conversation__isnull=True)
+        .first()
+    )
+    if attachment is None:
+        return False
+    files = [(attachment.file.name, attachment.preview.name)]
+    attachment.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+    return True
 
 
 class AttachmentAlreadyUploaded(Exception):
@@ -284,14 +387,46 @@ def feedback_record(
             defaults={"kind": kind, "conversation": conversation, "created_at": timezone.now()},
         )
         recorded.append(feedback)
-    live_events.feedback_recorded(recorded, user=owner)
+    signals.feedback_recorded.send(Feedback, feedbacks=recorded, user=owner)
     return recorded
 
 
-def usage_record(
-    *,
+def usage_record(*, user: AbstractBaseUser, thread_id: str, **call: Any) -> ModelUsage:
+    """Record one model call: ``call`` holds the keyword arguments of
+    ``_usage_row`` (see ``usages_record``)."""
+    return usages_record(user=user, thread_id=thread_id, calls=[call])[0]
+
+
+def usages_record(
+    *, user: AbstractBaseUser, thread_id: str, calls: list[dict[str, Any]]
+) -> list[ModelUsage]:
+    """Record model calls made for the owner's thread ``thread_id``, in one
+    INSERT. The conversation may be gone already (deleted while the answer
+    streamed); the usage rows stay, for cost reporting, without it."""
+    rows = [_usage_row(user, thread_id, **call) for call in calls]
+    if connection.in_atomic_block:
+        # A missing conversation would only fail the enclosing commit (the
+        # foreign key is checked then): look it up first.
+        if not Conversation.objects.filter(pk=thread_id, owner=user).exists():
+            for row in rows:
+                row.conversation_id = None
+        ModelUsage.objects.bulk_create(rows)
+    else:
+        try:
+            ModelUsage.objects.bulk_create(rows)
+        except IntegrityError:
+            for row in rows:
+                row.pk, row.conversation_id = None, None
+            ModelUsage.objects.bulk_create(rows)
+    for row in rows:
+        signals.usage_recorded.send(ModelUsage, usage=row)
+    return rows
+
+
+def _usage_row(
     user: AbstractBaseUser,
     thread_id: str,
+    *,
     message_id: str,
     provider: str,
     model: str,
@@ -300,15 +435,12 @@ def usage_record(
     output_tokens: int,
     latency_ms: int,
     error: str = "",
+    assistant: str = "",
+    first_token_ms: int | None = None,
 ) -> ModelUsage:
-    """Record one model call. The conversation may be gone already (deleted
-    while the answer streamed); the usage row stays, for cost reporting."""
-    conversation_id = (
-        Conversation.objects.filter(pk=thread_id, owner=user).values_list("pk", flat=True).first()
-    )
-    usage = ModelUsage.objects.create(
+    return ModelUsage(
         user=user,
-        conversation_id=conversation_id,
+        conversation_id=thread_id or None,
         message_id=message_id,
         provider=provider,
         model=model[:100],
@@ -316,180 +448,92 @@ def usage_record(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         latency_ms=latency_ms,
+        first_token_ms=first_token_ms,
+        assistant=assistant[:64],
         error=error[:255],
     )
-    live_events.usage_recorded(usage)
-    return usage
 
 
-# --- staff tools: import and prune ----------------------------------------------
-
-
-class ImportRecordError(ValueError):
-    """An exported conversation record that cannot be imported as it is."""
-
-
-def conversation_import(*, record: Mapping[str, Any]) -> bool:
-    """Recreate a conversation exported by ``selectors.conversation_export``
-    exactly: ids, timestamps, the items' JSON as stored, interrupted marks,
-    feedback, usage and attachment rows. Users are matched by username and
-    created, with no usable password, when missing.
-
-    Returns False and changes nothing when the conversation already exists,
-    so importing the same file twice adds nothing. Raises ImportRecordError
-    for a record that does not fit, and then stores nothing of it.
-    """
-    try:
-        return _conversation_import(record)
-    except ImportRecordError:
-        raise
-    except (IntegrityError, ValueError, TypeError, KeyError, DjangoValidationError) as error:
-        # Rolled back by the atomic block: a value the database or a field
-        # refused (a repeated feedback, a count that is not a number, …).
-        raise ImportRecordError(f"{type(error).__name__}: {error}") from None
+# --- staff tools: review ---------------------------------------------------------
 
 
 @transaction.atomic
-def _conversation_import(record: Mapping[str, Any]) -> bool:
-    conversation_id = _field(record, "id", str)
-    if Conversation.objects.filter(pk=conversation_id).exists():
-        return False
-    status = _field(record, "status", str)
-    if status not in Conversation.Status.values:
-        raise ImportRecordError(f"unknown status {status!r}")
-    items = [
-        _import_item(conversation_id, n, data)
-        for n, data in enumerate(_field(record, "items", list), 1)
-    ]
-    ids = [item.id for item, _ in items]
-    if len(set(ids)) != len(ids):
-        raise ImportRecordError("the same item id appears twice")
-    taken = list(Message.objects.filter(pk__in=ids).values_list("pk", flat=True)[:3])
-    if taken:
-        raise ImportRecordError(
-            f"item ids already used by another conversation: {', '.join(taken)}"
-        )
-    users = _ImportUsers()
-    conversation = Conversation.objects.create(
-        id=conversation_id,
-        owner=users.get(_field(record, "owner", str)),
-        title=str(record.get("title") or "")[:255],
-        status=status,
-        status_reason=str(record.get("status_reason") or "")[:255],
-        allowed_image_domains=record.get("allowed_image_domains"),
-        metadata=record.get("metadata") or {},
-        item_sequence=len(items),
-        created_at=_timestamp(record, "created_at"),
-        updated_at=_timestamp(record, "updated_at"),
+def conversation_flag(
+    *, conversation: Conversation, by: AbstractBaseUser, reason: str = "", note: str = ""
+) -> Conversation:
+    """Flag ``conversation`` for review (the review queue lists it until it
+    is unflagged). Flagging again replaces the reason and note, and the
+    time and who, so the queue shows the latest word on it."""
+    conversation.flagged_at = timezone.now()
+    conversation.flagged_by = by
+    conversation.flag_reason = reason.strip()[:255]
+    conversation.flag_note = note.strip()
+    conversation.save(update_fields=["flagged_at", "flagged_by", "flag_reason", "flag_note"])
+    signals.conversation_flagged.send(Conversation, conversation=conversation, flagged=True, by=by)
+    return conversation
+
+
+@transaction.atomic
+def conversation_unflag(*, conversation: Conversation, by: AbstractBaseUser) -> Conversation:
+    """Clear the flag: the conversation leaves the queue's flagged source."""
+    conversation.flagged_at = None
+    conversation.flagged_by = None
+    conversation.flag_reason = ""
+    conversation.flag_note = ""
+    conversation.save(update_fields=["flagged_at", "flagged_by", "flag_reason", "flag_note"])
+    signals.conversation_flagged.send(Conversation, conversation=conversation, flagged=False, by=by)
+    return conversation
+
+
+class NotAnAnswer(ValueError):
+    """Only assistant answers are annotated."""
+
+
+@transaction.atomic
+def annotation_save(
+    *,
+    answer: Message,
+    author: AbstractBaseUser,
+    label: str,
+    note: str = "",
+    corrected_text: str = "",
+) -> Annotation:
+    """Add ``author``'s annotation of ``answer``, or change the one they
+    already wrote (one per answer and author). The label is checked by the
+    caller's form against ``CHATKIT_REVIEW_LABELS``: a list that changed
+    since must not make older annotations unsavable here."""
+    if answer.type != "assistant_message":
+        raise NotAnAnswer(answer.pk)
+    now = timezone.now()
+    annotation, _ = Annotation.objects.update_or_create(
+        answer=answer,
+        author=author,
+        defaults={
+            "conversation_id": answer.conversation_id,
+            "label": label[:64],
+            "note": note.strip(),
+            "corrected_text": corrected_text.strip(),
+            "updated_at": now,
+        },
+        create_defaults={
+            "conversation_id": answer.conversation_id,
+            "label": label[:64],
+            "note": note.strip(),
+            "corrected_text": corrected_text.strip(),
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    interrupted = set(record.get("interrupted") or [])
-    Message.objects.bulk_create(
-        [
-            Message(
-                conversation=conversation,
-                id=item.id,
-                sequence=sequence,
-                interrupted=item.id in interrupted,
-                # The JSON exactly as exported, not re-dumped: lossless even
-                # for fields this SDK version does not know.
-                **{**item_to_fields(item), "data": data},
-            )
-            for sequence, (item, data) in enumerate(items, 1)
-        ],
-        batch_size=500,
-    )
-    for row in record.get("attachments") or []:
-        attachment_id = _field(row, "id", str)
-        if Attachment.objects.filter(pk=attachment_id).exists():
-            raise ImportRecordError(f"attachment {attachment_id} already exists")
-        Attachment.objects.create(
-            id=attachment_id,
-            owner=users.get(_field(row, "owner", str)),
-            conversation=conversation,
-            kind=str(row.get("kind") or Attachment.Kind.FILE),
-            name=str(row.get("name") or "")[:255],
-            mime_type=str(row.get("mime_type") or "")[:255],
-            data=row.get("data") or {},
-            size=int(row.get("size") or 0),
-            preview_url=str(row.get("preview_url") or ""),
-            file=str(row.get("file") or ""),
-            preview=str(row.get("preview") or ""),
-            uploaded_at=_timestamp(row, "uploaded_at") if row.get("uploaded_at") else None,
-            created_at=_timestamp(row, "created_at"),
-        )
-    known = set(ids)
-    for row in record.get("feedback") or []:
-        item_id = _field(row, "item_id", str)
-        if item_id not in known:
-            raise ImportRecordError(f"feedback on {item_id}, which is not an item of this thread")
-        Feedback.objects.create(
-            conversation=conversation,
-            message_id=item_id,
-            user=users.get(_field(row, "user", str)),
-            kind=_field(row, "kind", str),
-            created_at=_timestamp(row, "created_at"),
-        )
-    ModelUsage.objects.bulk_create(
-        [
-            ModelUsage(
-                conversation=conversation,
-                user=users.get(_field(row, "user", str)),
-                message_id=str(row.get("message_id") or ""),
-                **{name: row[name] for name in USAGE_VALUE_FIELDS if name in row},
-                created_at=_timestamp(row, "created_at"),
-            )
-            for row in record.get("usage") or []
-        ]
-    )
-    return True
+    return annotation
 
 
-def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
-    value = record.get(name) if isinstance(record, Mapping) else None
-    if not isinstance(value, kind) or (kind is str and not value):
-        raise ImportRecordError(f"{name!r} is missing or not a {kind.__name__}")
-    return value
+@transaction.atomic
+def annotation_delete(*, answer: Message, author: AbstractBaseUser) -> bool:
+    deleted, _ = Annotation.objects.filter(answer=answer, author=author).delete()
+    return bool(deleted)
 
 
-def _timestamp(record: Mapping[str, Any], name: str) -> datetime:
-    value = parse_datetime(str(record.get(name) or ""))
-    if value is None:
-        raise ImportRecordError(f"{name!r} is missing or not an ISO 8601 timestamp")
-    return aware(value)
-
-
-def _import_item(conversation_id: str, position: int, data: Any) -> tuple[ThreadItem, Any]:
-    try:
-        item = item_from_data(data)
-    except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise ImportRecordError(
-            f"item {position} is not a ChatKit thread item ({where}: {problem['msg']})"
-        ) from None
-    if item.thread_id != conversation_id:
-        raise ImportRecordError(f"item {item.id} belongs to thread {item.thread_id}")
-    return item, data
-
-
-class _ImportUsers:
-    """Users by username, created on first sight (no usable password: an
-    operator sets one, or they sign in some other way)."""
-
-    def __init__(self) -> None:
-        self.model = get_user_model()
-        self.cache: dict[str, AbstractBaseUser] = {}
-
-    def get(self, username: str) -> AbstractBaseUser:
-        if username not in self.cache:
-            lookup = {self.model.USERNAME_FIELD: username}
-            user = self.model.objects.filter(**lookup).first()
-            if user is None:
-                user = self.model(**lookup)
-                user.set_unusable_password()
-                user.save()
-            self.cache[username] = user
-        return self.cache[username]
+# --- staff tools: prune -----------------------------------------------------------
 
 
 @dataclass

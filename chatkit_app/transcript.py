@@ -1,22 +1,27 @@
 """
-Conversations as text: thread items as a person reads them (the admin's
-transcript, the Markdown export) and the JSON-lines export format.
+Thread items as a person reads them: ``describe_item`` turns a stored item
+into an ``ItemView`` (a label, its text, details, tool arguments, a widget's
+outline…) that the admin's transcript, the live watch page and the Markdown
+export (``archive.markdown``) only lay out. It lives in the core so that
+each of them can use it without importing another.
 
 Works on the stored item JSON (``Message.data``), not on the SDK's pydantic
 models, so an item the installed SDK no longer validates still shows up
-(as its raw JSON) instead of breaking the page. ``describe_item`` is the one
-place that knows what each item type means; the HTML template and
-``conversation_markdown`` only lay it out.
+(as its raw JSON) instead of breaking the page.
+
+URLs in items are written by models and users: ``safe_url`` is the one rule
+for which of them any renderer may turn into a link or an image, and
+``describe_item`` applies it, so an ``ItemView`` never carries another.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 # Widget node properties that hold what the user sees, in the order they are
 # worth showing. Anything else (ids, styling, actions) is layout detail.
@@ -42,7 +47,68 @@ class ItemView:
     image_url: str = ""
     # Items the model sees but the user does not (hidden context, end of turn).
     hidden: bool = False
+    # The person who wrote an assistant message in the assistant's place.
+    person: str = ""
     created_at: str = ""
+
+
+#: The key, in the ``data`` of an entity annotation's source, that marks an
+#: assistant message as written by a person (staff answering in the
+#: assistant's place, ``handoff/``); its value is their display name.
+PERSON_AUTHOR_KEY = "chatkit_person"
+
+
+def person_author(data: Mapping[str, Any]) -> str:
+    """The display name of the person who wrote this assistant message (a
+    stored item's JSON), or "" when the assistant did."""
+    if data.get("type") != "assistant_message":
+        return ""
+    for part in data.get("content") or []:
+        if name := _names_person(part):
+            return name
+    return ""
+
+
+def _names_person(part: Mapping[str, Any]) -> str:
+    """The person a content part's entity annotation names, or ""."""
+    for annotation in part.get("annotations") or []:
+        source = annotation.get("source") or {}
+        if source.get("type") != "entity":
+            continue
+        name = (source.get("data") or {}).get(PERSON_AUTHOR_KEY)
+        if isinstance(name, str) and name:
+            return name
+    return ""
+
+
+# Raster images only: an SVG can carry script when opened on its own.
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]", re.IGNORECASE)
+
+
+def safe_url(url: object) -> str:
+    """``url`` if a page may link to it or show it as an image, else "".
+
+    Allowed: absolute ``http(s)://host…`` URLs, and ``data:`` URLs of PNG,
+    JPEG, GIF or WebP images; the scheme (and ``data:image/``) comes back in lower case. Anything
+    with whitespace or control characters is refused outright, since
+    browsers drop those when they parse a URL (``java\tscript:`` is
+    ``javascript:`` to them), as is every other scheme (``javascript:``,
+    ``data:text/html``, ``vbscript:``, ``file:``) and scheme-relative or
+    relative URLs.
+    """
+    if not isinstance(url, str) or not url:
+        return ""
+    if any(char.isspace() or ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in url):
+        return ""
+    if _DATA_IMAGE.match(url):
+        return "data:image/" + url[len("data:image/") :]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return parts.scheme + url[len(parts.scheme) :]
 
 
 def pretty_json(value: Any) -> str:
@@ -94,9 +160,12 @@ def _user_message(view: ItemView, data: Mapping[str, Any]) -> None:
 
 
 def _assistant_message(view: ItemView, data: Mapping[str, Any]) -> None:
-    view.label = "Assistant"
+    view.person = person_author(data)
+    view.label = f"{view.person} (a person, not the assistant)" if view.person else "Assistant"
     texts = []
     for part in data.get("content") or []:
+        if view.person and _names_person(part):
+            continue  # the person's name line: the label says it
         texts.append(str(part.get("text", "")))
         for annotation in part.get("annotations") or []:
             source = annotation.get("source") or {}
@@ -140,7 +209,11 @@ def widget_outline(node: Any, depth: int = 0) -> list[tuple[int, str]]:
 
 def _generated_image(view: ItemView, data: Mapping[str, Any]) -> None:
     view.label = "Generated image"
-    view.image_url = str((data.get("image") or {}).get("url", ""))
+    url = (data.get("image") or {}).get("url")
+    view.image_url = safe_url(url)
+    if url and not view.image_url:
+        # Said, not shown: the raw JSON has the URL for staff who need it.
+        view.details.append(("Image", "not shown: its URL is not an http(s) or image link"))
 
 
 def _structured_input(view: ItemView, data: Mapping[str, Any]) -> None:
@@ -206,95 +279,3 @@ _DESCRIBERS = {
     "sdk_hidden_context": _hidden_context,
     "end_of_turn": _end_of_turn,
 }
-
-
-# --- Markdown -------------------------------------------------------------------
-
-
-def _fence(text: str, info: str = "") -> list[str]:
-    # A fence longer than any backtick run inside, so content cannot close it.
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return [f"{ticks}{info}", text, ticks]
-
-
-def item_markdown(view: ItemView, *, interrupted: bool = False) -> list[str]:
-    heading = f"### {view.label}"
-    if view.type == "client_tool_call" and view.text:
-        heading += f": `{view.text}`"
-    if interrupted:
-        heading += " (interrupted)"
-    lines = [heading, ""]
-    if view.created_at:
-        lines += [f"*{view.created_at}* · `{view.id}`", ""]
-    if view.text and view.type != "client_tool_call":
-        body = view.text
-        if view.hidden:
-            body = "\n".join(f"> {line}" for line in body.splitlines())
-        lines += [body, ""]
-    for label, value in view.details:
-        lines.append(f"- **{label}:** {value}")
-    for attachment in view.attachments:
-        lines.append(f"- **Attachment:** {attachment['name']} ({attachment['mime_type']})")
-    for source in view.sources:
-        lines.append(f"- **Source:** {source}")
-    if view.details or view.attachments or view.sources:
-        lines.append("")
-    for depth, line in view.outline:
-        lines.append(f"{'  ' * depth}- {line}")
-    if view.outline:
-        lines.append("")
-    if view.image_url:
-        shown = view.image_url if not view.image_url.startswith("data:") else "(inline image)"
-        lines += [f"![generated image]({shown})", ""]
-    for label, text in view.blocks:
-        lines += [f"**{label}:**", "", *_fence(text, "json"), ""]
-    return lines
-
-
-def conversation_markdown(record: Mapping[str, Any]) -> str:
-    """A whole exported conversation (see ``selectors.conversation_export``)
-    as a Markdown document a person can read."""
-    title = record.get("title") or "Untitled conversation"
-    lines = [f"# {title}", ""]
-    lines.append(f"- **Conversation:** `{record['id']}`")
-    lines.append(f"- **Owner:** {record['owner']}")
-    status = record["status"]
-    if record.get("status_reason"):
-        status += f" ({record['status_reason']})"
-    lines.append(f"- **Status:** {status}")
-    lines.append(f"- **Started:** {record['created_at']}")
-    lines.append(f"- **Last activity:** {record['updated_at']}")
-    usage = record.get("usage") or []
-    if usage:
-        total_in = sum(row["input_tokens"] for row in usage)
-        total_out = sum(row["output_tokens"] for row in usage)
-        lines.append(f"- **Tokens:** {total_in} in, {total_out} out")
-    lines.append("")
-    interrupted = set(record.get("interrupted") or [])
-    feedback = _by_item(record.get("feedback") or [])
-    for data in record.get("items") or []:
-        view = describe_item(data)
-        lines += item_markdown(view, interrupted=view.id in interrupted)
-        for row in feedback.get(view.id, []):
-            lines += [f"*Feedback from {row['user']}: {row['kind']}*", ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _by_item(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        grouped.setdefault(row["item_id"], []).append(row)
-    return grouped
-
-
-def record_json_line(record: Mapping[str, Any]) -> str:
-    """One exported conversation as a line of JSON. Keys sorted, so the same
-    data gives the same bytes whichever database it came from (PostgreSQL's
-    jsonb does not keep key order)."""
-    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
-def format_timestamp(value: datetime) -> str:
-    """Full-precision ISO 8601, so exports round-trip to the microsecond."""
-    return value.isoformat()

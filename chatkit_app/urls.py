@@ -1,28 +1,17 @@
-"""URLs of the ChatKit app: the protocol endpoint, the health check and the chat pages."""
+"""
+URLs of the ChatKit app: the protocol endpoint and the health check, with
+the chat pages (``ui``) and attachment bytes (``attachments``) included
+from their folders by dotted path, as a project includes an app's URLs.
+"""
 
-from django.urls import path
+from django.urls import include, path
 
-from . import attachment_views, pages, views
+from . import views
 
 urlpatterns = [
-    path("", pages.chat, name="chat"),
-    path("threads/<str:thread_id>", pages.chat, name="chat_thread"),
-    path("demo/", pages.demo, name="chat_demo"),
+    path("", include("chatkit_app.ui.urls")),
     path("chatkit", views.chatkit_endpoint, name="chatkit"),
-    path(
-        "chatkit/attachments/<str:attachment_id>/upload",
-        attachment_views.attachment_upload,
-        name="chatkit-attachment-upload",
-    ),
-    path(
-        "chatkit/attachments/<str:attachment_id>/preview",
-        attachment_views.attachment_preview,
-        name="chatkit-attachment-preview",
-    ),
-    path(
-        "chatkit/attachments/<str:attachment_id>/file",
-        attachment_views.attachment_file,
-        name="chatkit-attachment-file",
-    ),
+    path("chatkit/attachments/", include("chatkit_app.attachments.urls")),
+    path("chatkit/threads/", include("chatkit_app.runs.urls")),
     path("health", views.health, name="health"),
 ]

@@ -1,22 +1,24 @@
 """
 HTTP endpoints: ``POST /chatkit`` (the ChatKit protocol) and ``GET /health``.
 
-The view only routes bytes: the SDK parses and answers every request type.
-What the view adds is HTTP: authentication, size limits, status codes for
-errors, and an SSE response that streams without buffering.
+The view parses the body once (``parse_body``) and hands the parsed request
+to the server, which answers every request type the SDK knows. What the view
+adds is HTTP: authentication, size limits, status codes for errors, and an
+SSE response that streams without buffering.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import get_args
 
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError
-from chatkit.types import NonStreamingReq, StreamingReq
-from django.db import DatabaseError, connection
+from chatkit.types import ChatKitReq, NonStreamingReq, StreamingReq
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -28,8 +30,14 @@ from .context import RequestContext
 from .http_errors import error_response, request_too_large
 from .request_errors import ChatKitRequestError
 from .server import REQUEST_ADAPTER, get_server
+from .storable_text import unstorable_text_at, unstorable_text_response
 
 logger = logging.getLogger(__name__)
+
+# Built as the URLconf imports this module: the first request to the site
+# (or ``manage.py check``) pays for importing the responders and the Agents
+# SDK, which takes seconds, rather than the first answer.
+get_server()
 
 KNOWN_REQUEST_TYPES = frozenset(
     model.model_fields["type"].default
@@ -72,9 +80,9 @@ async def chatkit_endpoint(request: HttpRequest) -> HttpResponse:
         if isinstance(caller, JsonResponse):
             return caller
 
-        problem = validate_body(body)
-        if problem is not None:
-            return problem
+        parsed = parse_body(body)
+        if isinstance(parsed, HttpResponse):
+            return parsed
 
         context = RequestContext(
             user=caller.user,
@@ -82,10 +90,11 @@ async def chatkit_endpoint(request: HttpRequest) -> HttpResponse:
             auth_method=caller.method,
             locale=request_locale(request),
         )
-        return await process(body, context)
-    except DatabaseError:
-        # Unreachable, or every pooled connection busy: a retryable 503 in
-        # the endpoint's JSON, not an HTML error page.
+        return await process(parsed, context)
+    except (OperationalError, InterfaceError):
+        # Unreachable, or every pooled connection busy (psycopg's PoolTimeout
+        # is an OperationalError): a retryable 503 in the endpoint's JSON.
+        # Other database errors (DataError, IntegrityError) are no outage.
         logger.exception("Database unavailable for /chatkit")
         return error_response(
             503,
@@ -93,13 +102,16 @@ async def chatkit_endpoint(request: HttpRequest) -> HttpResponse:
             "The service cannot reach its database right now. Please try again shortly.",
             Retry_After="5",
         )
+    except Exception:
+        logger.exception("Unexpected error in /chatkit")
+        return error_response(500, "server_error", "The server could not handle this request.")
 
 
-async def process(body: bytes, context: RequestContext) -> HttpResponse:
+async def process(request: ChatKitReq, context: RequestContext) -> HttpResponse:
     """Run one ChatKit request and map the errors a client can cause to statuses."""
     server = get_server()
     try:
-        result = await server.process(body, context)
+        result = await server.process(request, context)
         if isinstance(result, StreamingResult):
             stream = aiter(result)
             # Pull the first event before answering, so that errors raised
@@ -113,7 +125,7 @@ async def process(body: bytes, context: RequestContext) -> HttpResponse:
     except NotFoundError:
         return error_response(404, "not_found", "No such thread, item or attachment.")
     except ChatKitRequestError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, **exc.headers())
     except NotImplementedError as exc:
         logger.info("Unsupported ChatKit request: %s", exc)
         return error_response(501, "not_supported", "This server does not support that request.")
@@ -141,6 +153,33 @@ def sse_response(first: bytes, stream: AsyncIterator[bytes]) -> StreamingHttpRes
     return response
 
 
+# Escapes that could spell text no database stores (a NUL, a surrogate):
+# only a body holding one is walked string by string (``unstorable_text_at``).
+# Raw NULs and surrogates cannot reach here: JSON forbids raw control
+# characters and a raw surrogate is no valid UTF-8, so both fail to parse.
+MAYBE_UNSTORABLE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def parse_body(body: bytes) -> ChatKitReq | JsonResponse:
+    """The request, parsed once for the whole of its handling (the SDK's
+    own ``process`` would build a new ``TypeAdapter`` per call), or the
+    error answer for a body that is not one.
+
+    The common case, a valid request, costs one pass of pydantic's JSON
+    parser. Only a body it refuses goes through ``validate_body``, which
+    tells malformed JSON and unknown request types apart from bad params.
+    """
+    try:
+        parsed = REQUEST_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        return validate_body(body) or error_response(400, "invalid_params", validation_message(exc))
+    if MAYBE_UNSTORABLE.search(body):
+        where = unstorable_text_at(json.loads(body))
+        if where is not None:
+            return unstorable_text_response(where)
+    return parsed
+
+
 def validate_body(body: bytes) -> JsonResponse | None:
     """Tell malformed JSON and unknown request types apart from bad params."""
     if not body.strip():
@@ -158,6 +197,9 @@ def validate_body(body: bytes) -> JsonResponse | None:
         return error_response(
             400, "unknown_request_type", f"Unknown request type: {str(kind)[:100]!r}."
         )
+    where = unstorable_text_at(payload)
+    if where is not None:
+        return unstorable_text_response(where)
     try:
         REQUEST_ADAPTER.validate_python(payload)
     except ValidationError as exc:

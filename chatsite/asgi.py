@@ -1,8 +1,10 @@
 """
 ASGI entry point: HTTP goes to Django, websockets to channels consumers.
 
-Served by daphne (``daphne chatsite.asgi:application``, or ``manage.py
-runserver``, which is daphne's).
+Served in production by uvicorn (``scripts/serve``: one worker per core, see
+``chatsite/serve.py``), in development by daphne (``manage.py runserver``).
+The body limiter refuses oversized bodies before they are read under uvicorn;
+daphne reads a whole body (to a temporary file) before the application runs.
 """
 
 import os
@@ -16,16 +18,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from chatkit_app.asgi_limits import RequestBodyLimit  # noqa: E402
-from chatkit_app.routing import websocket_urlpatterns  # noqa: E402
+from chatkit_app.live.origin import SameOriginValidator  # noqa: E402
+from chatkit_app.live.routing import websocket_urlpatterns  # noqa: E402
+
+# Import every view now (the URLconf pulls in the Agents SDK, the openai
+# client, pydantic models: seconds of work), not on a worker's first request,
+# which would keep it and everything behind it waiting, health probes too.
+get_resolver().url_patterns  # noqa: B018
 
 application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Only pages of this site (or CSRF_TRUSTED_ORIGINS) may open the
+        # staff sockets: see chatkit_app/live/origin.py.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

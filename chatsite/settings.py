@@ -10,9 +10,11 @@ defaults live in ``chatkit_app/conf.py``.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatkit_app.conf import from_environment as chatkit_from_environment
@@ -41,9 +43,12 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # daphne first so that `manage.py runserver` serves ASGI.
+    # ServeStatic's runserver wraps the next one (daphne's, so development is
+    # ASGI) and leaves static files to ServeStaticMiddleware, as in production.
+    "servestatic",
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, with the staff dashboard on its site.
+    "chatkit_app.apps.ChatSiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,21 +56,42 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "corsheaders",
+    "csp",
+    "axes",
     "chatkit_app",
     # The demo app: a to-do list the chat manages (tasks/assistants.py).
     "tasks",
 ]
 
+# Django's security.W001-W003 look for its middlewares by dotted path and
+# cannot see the async subclasses below (chatkit_app.middleware); the same
+# checks, and those that depend on them (HSTS, nosniff, the SSL redirect,
+# the CSRF cookie...), run with the subclasses recognised instead:
+# chatkit_app.checks.check_deploy_with_async_middleware (chatkit.W071-W073).
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
+
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # chatkit_app.middleware: Django's own, with their hooks on the event loop
+    # unless they do I/O (a session save, messages, the CSRF failure page).
+    "chatkit_app.middleware.SecurityMiddleware",
+    # Async-native (WhiteNoise, which it forks, is sync-only and made Django run
+    # the whole chain, /chatkit included, through a thread). Every middleware
+    # here must be async-capable: chatkit_app/tests/test_async_middleware.py.
+    "servestatic.middleware.ServeStaticMiddleware",
+    # After ServeStatic (static files need no policy), before every middleware
+    # that can answer with a page of its own (CSRF failures, the lockout page).
+    "chatkit_app.csp.CSPMiddleware",
+    "chatkit_app.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A URL holding text no database stores (NUL) is a 400, before any lookup.
+    "chatkit_app.storable_text.UnstorableTextMiddleware",
+    "chatkit_app.middleware.CommonMiddleware",
+    "chatkit_app.middleware.CsrfViewMiddleware",
+    "chatkit_app.middleware.AuthenticationMiddleware",
+    "chatkit_app.middleware.MessageMiddleware",
+    "chatkit_app.middleware.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 # No GZipMiddleware: it buffers streaming responses and breaks server-sent
 # events. Compress at the proxy, which understands text/event-stream.
@@ -104,7 +130,15 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        # While the database is down the pool retries each lost connection
+        # with a doubling delay (1, 2, 4 s...); after a long outage the next
+        # try could come minutes after the database is back. Giving up after
+        # a couple of seconds lets the next request start a fresh attempt.
+        "reconnect_timeout": env.float("DATABASE_POOL_RECONNECT_TIMEOUT", default=2.0),
     }
+    # The pool checks a connection before handing it out: one that died with
+    # a database restart is replaced instead of failing a request with 503.
+    _db["CONN_HEALTH_CHECKS"] = True
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while a stream writes; IMMEDIATE transactions take
     # the write lock up front instead of failing with "database is locked"
@@ -125,6 +159,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out address or username before any password is checked
+    # (see "Login throttling" below); authenticates nobody itself.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -153,13 +193,13 @@ STORAGES = {
             "STATICFILES_BACKEND",
             default="django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+            else "servestatic.storage.CompressedManifestStaticFilesStorage",
         )
     },
 }
 # Serve straight from the app and project static folders when DEBUG is on (no
 # collectstatic needed to develop); production serves the collected files.
-WHITENOISE_USE_FINDERS = DEBUG
+SERVESTATIC_USE_FINDERS = DEBUG
 
 # --- Channels ---------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
@@ -167,7 +207,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 times reads out after 5 s by default, exactly as long
+            # as channels_redis blocks waiting for a message (BZPOPMIN, 5 s):
+            # an idle websocket's consumer then died with TimeoutError.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
@@ -182,6 +225,7 @@ CORS_ALLOW_HEADERS = (
     "content-type",
     "x-csrftoken",
     "x-chatkit-locale",
+    "x-chatkit-disconnect",
     "x-requested-with",
 )
 
@@ -194,8 +238,91 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 # Load balancers probe /health over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
-if env.bool("USE_X_FORWARDED_PROTO", default=False):
+_behind_proxy = env.bool("USE_X_FORWARDED_PROTO", default=False)
+if _behind_proxy:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Login throttling (django-axes) -----------------------------------------
+# Both sign-in pages count failures in the database (shared by every process,
+# listed in the admin, where staff unlock). A sign-in is refused once either
+# its address or its username has AXES_FAILURE_LIMIT failures within the
+# cool-off:
+# - by username, so one account cannot be guessed at from many addresses;
+# - by address, so one address cannot try password after password across
+#   many accounts. Failures while locked are not counted (below), so one
+#   address can lock out at most one other account per cool-off, never all.
+# The price of the username lock: many addresses together can pause one
+# account for the cool-off. Bearer tokens (/chatkit) and signed-in sessions
+# (pages, websockets) never pass through here.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+_cooloff_minutes = env.float("AXES_COOLOFF_MINUTES", default=15.0)
+# 0: locks never lift by themselves; staff unlock.
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "chatkit_app.lockout.lockout_response"
+# The client's address. Directly on the internet that is the connection's
+# (REMOTE_ADDR), and X-Forwarded-For is ignored: anyone can write it. Behind
+# TRUSTED_PROXY_COUNT proxies that each append the address they were reached
+# from (nginx's $proxy_add_x_forwarded_for, load balancers), it is the N-th
+# X-Forwarded-For entry from the right; what a client writes further left
+# counts for nothing. USE_X_FORWARDED_PROTO implies one proxy.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if _behind_proxy else 0)
+if TRUSTED_PROXY_COUNT > 0:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    # ipware counts the proxies named in the header, which leaves out the
+    # last one (it is REMOTE_ADDR). Not strict: a longer header (a client's
+    # own proxy, or a forged entry) is normal and must not be ignored.
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# --- Content-Security-Policy (django-csp, on HTML pages) ---------------------
+# The fixed part; chatkit_app/csp.py adds what CHATKIT_UI names (the official
+# component's CDN origin, a separate api_url) and ws(s):// of the page's host.
+# Scripts come only from files ('self'): no 'unsafe-inline' or 'unsafe-eval';
+# data reaches them in json_script blocks, which browsers do not run. A
+# template that needs an inline script gives it nonce="{{ request.csp_nonce }}"
+# (the nonce is sent only on pages that use it). data: and blob: images are
+# generated images and attachment previews before upload.
+_csp_directives: dict[str, list[str]] = {
+    "default-src": [SELF],
+    "script-src": [SELF, NONCE],
+    "style-src": [SELF],
+    "img-src": [SELF, "data:", "blob:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    "frame-src": [SELF],
+    "object-src": [NONE],
+    "base-uri": [NONE],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],  # as X-Frame-Options: DENY
+}
+# What a deployer adds, per directive, as a JSON object, e.g. their analytics:
+# CSP_EXTRA_SOURCES={"script-src": ["https://plausible.io"], "connect-src": ["https://plausible.io"]}
+_csp_extra = env.json("CSP_EXTRA_SOURCES", default={})
+if not isinstance(_csp_extra, dict) or not all(
+    isinstance(sources, list) and all(isinstance(source, str) for source in sources)
+    for sources in _csp_extra.values()
+):
+    raise ImproperlyConfigured(
+        'CSP_EXTRA_SOURCES must be a JSON object of lists, e.g. {"img-src": ["https://cdn.example.org"]}.'
+    )
+for _directive, _sources in _csp_extra.items():
+    _known = _csp_directives.setdefault(_directive, [])
+    _known.extend(source for source in _sources if source not in _known)
+if env("CSP_REPORT_URI", default=""):
+    _csp_directives["report-uri"] = [env("CSP_REPORT_URI")]
+# Report-only: browsers enforce nothing and report what they would block, to
+# try a policy on a live site first.
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY = None
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = None
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
@@ -212,6 +339,8 @@ LOGGING = {
         "django.channels.server": {"level": "INFO", "propagate": False},
         "openai": {"level": "WARNING"},
         "chatkit": {"level": env("CHATKIT_SDK_LOG_LEVEL", default="WARNING")},
+        # Failed sign-ins and lockouts are warnings; every success would be INFO.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -17,10 +17,12 @@ os.environ["STATICFILES_BACKEND"] = "django.contrib.staticfiles.storage.StaticFi
 # Keys and services from the developer's shell must not turn tests into paid
 # API calls or shared state. A live server started by a test passes its own.
 if os.environ.get("CHATKIT_TEST_CHILD") != "1":
-    for _name in [n for n in os.environ if n.startswith("CHATKIT_")] + [
+    for _name in [n for n in os.environ if n.startswith(("CHATKIT_", "AXES_", "CSP_"))] + [
         "OPENAI_API_KEY",
         "GEMINI_API_KEY",
         "REDIS_URL",
+        "USE_X_FORWARDED_PROTO",
+        "TRUSTED_PROXY_COUNT",
     ]:
         if not _name.startswith("CHATKIT_TEST_"):
             os.environ.pop(_name, None)
@@ -29,8 +31,8 @@ from .settings import *  # noqa: E402, F403
 from .settings import BASE_DIR, DATABASES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = True
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = True
 
 _test_db = os.environ.get("CHATKIT_TEST_DB_NAME")
 if os.environ.get("CHATKIT_TEST_CHILD") == "1":

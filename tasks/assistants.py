@@ -1,7 +1,10 @@
 """
 The task assistant: the chat lists, creates, updates, completes and deletes
 the signed-in user's tasks, shows them as a widget, and handles the
-widget's check-boxes and buttons.
+widget's check-boxes and buttons. When a request is ambiguous it asks
+(``ask_task_details``, ``choose_tasks``: questions the user answers in the
+chat); it reads the task selected on the tasks page through a client tool
+(``read_selected_task``); and it offers the user's tasks to tag with ``@``.
 
 Every tool and action works through ``tasks.services`` with
 ``owner=ctx.user``: another user's task id is "not found", whatever the
@@ -28,10 +31,13 @@ from pydantic import BaseModel
 from chatkit_app.assistants import (
     ActionContext,
     Assistant,
+    Entity,
     ToolContext,
     ToolError,
     action,
+    choice_question,
     register,
+    text_question,
     tool,
 )
 
@@ -43,6 +49,9 @@ from .widgets import ListedTask, task_list_widget, widget_copy_text
 CHANGED_EFFECT = "tasks.changed"
 
 Priority = Literal["low", "normal", "high"]
+PRIORITIES = ("low", "normal", "high")
+# Most tasks one question offers to choose from.
+MAX_CHOICES = 10
 
 
 class SetDonePayload(BaseModel):
@@ -63,8 +72,30 @@ class TaskAssistant(Assistant):
     instructions = (
         "You manage the user's to-do list with the tools you have. Use them for every "
         "question about tasks; never invent tasks. After changing tasks, show the list. "
-        "Refer to tasks by title, not by id. Keep answers short."
+        "Refer to tasks by title, not by id. Keep answers short. "
+        "When a request is ambiguous, ask instead of guessing: ask_task_details when the "
+        "user wants a task added but leaves open a priority or date that matters to them, "
+        "choose_tasks when several tasks could be meant. When the user says 'this task' or "
+        "'the selected task', read it with read_selected_task. Tagged tasks (@title) come "
+        "with their task_id."
     )
+
+    def search_entities(self, user, query: str) -> list[Entity]:
+        """The user's tasks whose title contains ``query``, open ones first."""
+        tasks = selectors.task_list(owner=user, show="all")
+        if query:
+            tasks = tasks.filter(title__icontains=query)
+        return [
+            Entity(
+                id=f"task-{task.pk}",
+                title=task.title,
+                group="Tasks",
+                icon="check-circle",
+                interactive=True,
+                data={"task_id": str(task.pk), "done": "yes" if task.done else "no"},
+            )
+            for task in tasks[:MAX_CHOICES]
+        ]
 
     # --- tools the model calls ------------------------------------------------
 
@@ -165,6 +196,71 @@ class TaskAssistant(Assistant):
         await self.show_open(ctx)
         await ctx.effect(CHANGED_EFFECT, {"task_id": task_id})
         return f"Deleted task {task_id}."
+
+    @tool
+    async def ask_task_details(
+        self,
+        ctx: ToolContext,
+        title: str,
+        ask_priority: bool = True,
+        ask_due_date: bool = False,
+    ) -> str:
+        """Ask the user about a task before adding it, when the request leaves its
+        priority or due date open and it matters. Ends your turn: the answers come
+        back in the next message; then add the task.
+
+        Args:
+            title: The task to add, in a few words.
+            ask_priority: Ask which priority it gets.
+            ask_due_date: Ask when it is due.
+        """
+        questions = []
+        if ask_priority:
+            questions.append(
+                choice_question("priority", f"Which priority for “{title}”?", PRIORITIES)
+            )
+        if ask_due_date or not questions:
+            questions.append(
+                text_question(
+                    "due_date",
+                    f"When is “{title}” due?",
+                    description="A date such as 2026-12-04, or “no date”.",
+                )
+            )
+        await ctx.ask(*questions)
+        return "Asked the user; their answers come in the next message."
+
+    @tool
+    async def choose_tasks(self, ctx: ToolContext, question: str, matching: str = "") -> str:
+        """Ask the user which of their open tasks they mean, when several could fit
+        (e.g. "finish the shopping ones"). They may pick several. Ends your turn:
+        the titles they picked come back in the next message.
+
+        Args:
+            question: The question to show, e.g. "Which tasks are done?".
+            matching: Only offer open tasks whose title contains this.
+        """
+        tasks = await sync_to_async(
+            lambda: list(
+                selectors.task_list(owner=ctx.user, show="open").filter(title__icontains=matching)[
+                    :MAX_CHOICES
+                ]
+            )
+        )()
+        if not tasks:
+            return "No open task matches; tell the user."
+        await ctx.ask(
+            choice_question("tasks", question, [task.title for task in tasks], multiple=True)
+        )
+        return "Asked the user; their choice comes in the next message."
+
+    @tool
+    async def read_selected_task(self, ctx: ToolContext) -> str:
+        """Read the task the user selected on the tasks page beside the chat (when they
+        say "this task" or "the selected one"). Ends your turn: the page answers with
+        the task, or with selected=false when none is selected."""
+        ctx.call_client_tool({})
+        return "Asked the page."
 
     async def _change(self, ctx: ToolContext, change, **fields) -> Task:
         try:

@@ -11,6 +11,9 @@ The panel loads the official ``<openai-chatkit>`` component when its script
 arrives in time and the built-in client otherwise. Anonymous visitors see a
 sign-in link instead. Each panel carries its own configuration, so one page
 can hold several.
+
+The tag is here because Django finds template tags only in an app's
+``templatetags/``; what it hands the page comes from ``ui/options.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from django import template
 from django.template.context import Context
 
-from ..ui import LAYOUTS, check_assistant, page_config
+from ..ui.options import LAYOUTS, check_assistant, page_config
 
 register = template.Library()
 

@@ -9,6 +9,15 @@ under ``CI=true``, where a missing browser is a failure: CI must run them.
 OpenAI's CDN is blocked in every page by default, so the page falls back to
 the built-in client at once (as on an offline machine) whether or not the
 machine running the tests can reach the internet.
+
+Pages run under the site's Content-Security-Policy, which refuses ``eval``:
+give ``page.wait_for_function`` an arrow function (``"() => …"``), since a
+bare expression is polled through ``eval`` inside the page and fails there.
+
+The README's pictures are taken by the tests too (``screenshot(…, docs=…)``),
+so they show the product as it is: ``CHATKIT_TEST_UPDATE_SCREENSHOTS=1
+scripts/test -m browser`` rewrites them in ``docs/screenshots/`` (small
+PNGs); a normal run leaves the tree alone.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ LAUNCH_ARGS = [
 ]
 CDN = re.compile(r"^https://cdn\.platform\.openai\.com/")
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-output" / "screenshots"
+DOCS_SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+# The README's copies: this wide, in a palette of this many colours.
+DOCS_WIDTH = 960
+DOCS_COLOURS = 192
 # Generous: CI machines run other suites at the same time. A passing test
 # never waits this long; it only bounds how long a failing one takes.
 TIMEOUT_MS = 15_000
@@ -143,12 +156,65 @@ def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
     assert not thrown, f"JavaScript errors on the page: {thrown}"
 
 
-def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
-    """Save a screenshot under test-output/screenshots/ (look at them)."""
+def updating_docs_screenshots() -> bool:
+    return os.environ.get("CHATKIT_TEST_UPDATE_SCREENSHOTS", "") not in ("", "0")
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False, docs: str = "") -> Path:
+    """Save a screenshot under test-output/screenshots/ (look at them).
+
+    ``docs``: this view is also the README's ``docs/screenshots/<docs>.png``,
+    rewritten (the viewport, resized and reduced to a palette) only when
+    CHATKIT_TEST_UPDATE_SCREENSHOTS is set."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
+    if docs and updating_docs_screenshots():
+        save_docs_screenshot(page.screenshot(), DOCS_SCREENSHOTS / f"{docs}.png")
     return path
+
+
+def save_docs_screenshot(png: bytes, path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    if image.width > DOCS_WIDTH:
+        height = round(image.height * DOCS_WIDTH / image.width)
+        image = image.resize((DOCS_WIDTH, height), Image.Resampling.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.quantize(colors=DOCS_COLOURS, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+# OpenAI's CDN is out of reach: a stand-in for <openai-chatkit> that keeps
+# what the page gives it (options with their functions, composer values set),
+# so a test can call the functions a real component would call.
+OFFICIAL_STUB = """
+class StubChatKit extends HTMLElement {
+  setOptions(options) {
+    window.__chatkitOptions = options;
+    window.__composerValues = window.__composerValues || [];
+    this.textContent = "Official component";
+  }
+  async setComposerValue(value) {
+    window.__composerValues.push(value);
+  }
+}
+customElements.define("openai-chatkit", StubChatKit);
+"""
+
+
+def official_stub_page(open_page: Callable[..., Any], server: Any, user: Any, path: str) -> Any:
+    """``path`` with the official component (the stub above) mounted."""
+    page = open_page(server, user=user, path=None, block_cdn=False)
+    page.context.route(
+        CDN,
+        lambda route: route.fulfill(status=200, content_type="text/javascript", body=OFFICIAL_STUB),
+    )
+    page.goto(path)
+    page.wait_for_selector("[data-chatkit-mode=official] openai-chatkit")
+    return page
 
 
 def chat_ready(page: Any) -> Any:

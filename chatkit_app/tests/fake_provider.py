@@ -70,6 +70,11 @@ class RecordedRequest:
             for part in message["content"]
         )
 
+    def tool_names(self) -> list[str]:
+        """The names of the tools offered to the model (either API)."""
+        tools = (self.body.get("tools") if isinstance(self.body, dict) else None) or []
+        return [tool.get("name") or tool.get("function", {}).get("name", "") for tool in tools]
+
     def user_texts(self) -> list[str]:
         """The text of every user message sent, in order (either API)."""
         return [text for role, text in self.messages() if role == "user"]

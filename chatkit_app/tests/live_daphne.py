@@ -73,7 +73,7 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def start_daphne(
-    extra_env: dict[str, str] | None = None, timeout: float = 30
+    extra_env: dict[str, str] | None = None, timeout: float = 120
 ) -> Iterator[LiveDaphne]:
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
@@ -113,6 +113,16 @@ def start_daphne(
         stop_process(process)
         log.close()
         os.unlink(log.name)
+
+
+def token_client(server: LiveDaphne, user, *, timeout: float = 30) -> httpx.Client:
+    """An HTTP client of ``server`` that signs in as ``user`` with a new API token."""
+    from chatkit_app.tokens import token_create
+
+    _, raw = token_create(user=user)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=timeout
+    )
 
 
 def wait_until(condition, timeout: float = 10, interval: float = 0.05):

@@ -4,6 +4,7 @@ previews behind signed links, what the model sees, isolation and cleanup."""
 from __future__ import annotations
 
 import io
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -390,3 +391,162 @@ def test_chatkit_prune_orphans_removes_old_unsent_uploads(
     assert list(Attachment.objects.values_list("pk", flat=True)) == [sent["id"]]
     assert len(stored_files(media)) == 2
     assert prune().startswith("Deleted 0 orphaned attachments"), "idempotent"
+
+
+# --- what a link, or a request without credentials, cannot do -------------------
+
+
+def upload_path(attachment: dict) -> str:
+    return attachment["upload_descriptor"]["url"].split("testserver", 1)[1]
+
+
+def fresh_preview_path(as_alice, thread_id: str) -> str:
+    thread = as_alice({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).json()
+    return thread["items"]["data"][0]["attachments"][0]["preview_url"].split("testserver", 1)[1]
+
+
+def test_an_upload_link_never_deletes_or_replaces_a_sent_file(
+    as_alice, media, django_capture_on_commit_callbacks
+):
+    created = as_alice.create("cat.png", "image/png", len(png())).json()
+    link = upload_path(created)
+    assert as_alice.upload(created["upload_descriptor"]["url"], png(), "cat.png", "image/png")
+    thread_id = as_alice(create_thread("my cat", attachments=[created["id"]])).events()[0][
+        "thread"
+    ]["id"]
+    files = {path: path.read_bytes() for path in stored_files(media)}
+    row = Attachment.objects.get()
+
+    # The link is still valid; whatever comes to it, with no credentials.
+    with django_capture_on_commit_callbacks(execute=True):
+        attempts = [
+            Client().post(link),
+            Client().post(link, {"other": "x"}),
+            Client().post(link, b"junk", content_type="multipart/form-data"),
+            Client().post(link, {"file": SimpleUploadedFile("x.png", png(9, 9, "red"))}),
+            Client().post(link, {"file": SimpleUploadedFile("x.exe", b"MZ\x90\x00")}),
+        ]
+    for response in attempts:
+        assert response.status_code == 409, response.content
+        assert response.json()["error"]["code"] == "already_uploaded"
+
+    assert {path: path.read_bytes() for path in stored_files(media)} == files
+    after = Attachment.objects.get()
+    assert (after.file.name, after.preview.name, after.uploaded_at, after.conversation_id) == (
+        row.file.name,
+        row.preview.name,
+        row.uploaded_at,
+        thread_id,
+    )
+    preview = Client().get(fresh_preview_path(as_alice, thread_id))
+    assert preview.status_code == 200
+    assert preview["Content-Type"] == "image/webp"
+
+
+def test_an_uploaded_file_not_yet_sent_is_not_replaced_either(
+    as_alice, media, django_capture_on_commit_callbacks
+):
+    created = as_alice.create("a.txt", "text/plain", 5).json()
+    assert as_alice.upload(created["upload_descriptor"]["url"], b"first", "a.txt", "text/plain")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = Client().post(upload_path(created), {"file": SimpleUploadedFile("a.txt", b"\0")})
+    assert again.status_code == 409
+    assert [p.read_bytes() for p in stored_files(media)] == [b"first"]
+    sent = as_alice(create_thread("here", attachments=[created["id"]]))
+    assert sent.status_code == 200
+
+
+def test_a_request_without_a_file_changes_nothing_and_the_link_still_works(as_alice):
+    created = as_alice.create("a.txt", "text/plain", 3).json()
+    assert Client().post(upload_path(created)).json()["error"]["code"] == "missing_file"
+    assert Attachment.objects.get().uploaded_at is None
+    uploaded = as_alice.upload(created["upload_descriptor"]["url"], b"abc", "a.txt", "text/plain")
+    assert uploaded.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=\x01bad",
+        "multipart/form-data; boundary=" + "b" * 300,
+    ],
+)
+def test_a_malformed_multipart_body_is_a_json_400_that_changes_nothing(
+    as_alice, alice, content_type, caplog
+):
+    created = as_alice.create("a.txt", "text/plain", 3).json()
+    body = b"--x\r\nContent-Disposition: form-data; name=file\r\n\r\nabc\r\n--x--\r\n"
+    by_link = Client().post(upload_path(created), body, content_type=content_type)
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(alice)
+    session.cookies["csrftoken"] = "a" * 32
+    by_session = session.post(
+        f"/chatkit/attachments/{created['id']}/upload",
+        body,
+        content_type=content_type,
+        headers={"X-CSRFToken": "a" * 32},
+    )
+    for response in (by_link, by_session):
+        assert response.status_code == 400
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "invalid_multipart"
+    warnings = [r for r in caplog.records if "Malformed upload body" in r.getMessage()]
+    assert [r.levelname for r in warnings] == ["WARNING", "WARNING"]
+    assert not [r for r in caplog.records if r.name == "django.request"]
+    assert Attachment.objects.get().uploaded_at is None
+    uploaded = as_alice.upload(created["upload_descriptor"]["url"], b"abc", "a.txt", "text/plain")
+    assert uploaded.status_code == 200
+
+
+def test_a_bogus_link_token_does_not_skip_the_csrf_check_of_a_session(alice):
+    created = User(alice).create("a.txt", "text/plain", 3).json()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    path = f"/chatkit/attachments/{created['id']}/upload"
+    for token in ("bogus", "", created["upload_descriptor"]["url"].split("token=")[1][:-3]):
+        file = SimpleUploadedFile("a.txt", b"abc", content_type="text/plain")
+        response = client.post(f"{path}?token={token}", {"file": file})
+        assert response.status_code == 404, token
+        assert response.json()["error"]["code"] == "not_found"
+    assert Attachment.objects.get().uploaded_at is None
+
+
+def test_a_bogus_link_token_is_refused_even_beside_a_valid_session(as_alice, alice):
+    attachment = as_alice.attach(b"hello", "a.txt", "text/plain")
+    client = Client()
+    client.force_login(alice)
+    path = f"/chatkit/attachments/{attachment['id']}/file"
+    assert client.get(path).status_code == 200
+    assert client.get(f"{path}?token=bogus").status_code == 404
+
+
+def test_an_attachment_whose_file_is_gone_is_a_json_410_and_one_warning(
+    as_alice, alice, media, caplog
+):
+    attachment = as_alice.attach(png())
+    row = Attachment.objects.get()
+    (media / row.file.name).unlink()
+    (media / row.preview.name).unlink()
+    client = Client()
+    client.force_login(alice)
+    caplog.clear()
+    for purpose in ("file", "preview"):
+        response = client.get(f"/chatkit/attachments/{attachment['id']}/{purpose}")
+        assert response.status_code == 410
+        assert response.json()["error"]["code"] == "file_gone"
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in records] == ["WARNING", "WARNING"]
+    assert all(attachment["id"] in r.getMessage() and not r.exc_info for r in records)
+
+
+def test_a_link_stops_working_once_its_owner_is_deactivated(as_alice, alice):
+    attachment = as_alice.attach(png())
+    path = attachment["preview_url"].split("testserver", 1)[1]
+    assert Client().get(path).status_code == 200
+    alice.is_active = False
+    alice.save()
+    response = Client().get(path)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "inactive_user"

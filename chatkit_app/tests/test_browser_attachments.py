@@ -82,7 +82,7 @@ def test_an_image_is_previewed_sent_and_still_there_after_a_reload(server, open_
     expect(thumb).to_have_attribute(
         "src", re.compile(r"/chatkit/attachments/atc_\w+/preview\?token=")
     )
-    page.wait_for_function("document.querySelector('.ck-chip-thumb').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('.ck-chip-thumb').naturalWidth > 0")
     screenshot(page, "attachments-chip-ready")
 
     send(page, "What colour is this sunset?")
@@ -92,7 +92,8 @@ def test_an_image_is_previewed_sent_and_still_there_after_a_reload(server, open_
     image = sent.locator("img.ck-attachment-image")
     expect(image).to_have_attribute("alt", "sunset.png")
     page.wait_for_function(
-        "document.querySelector('.ck-item--user_message img.ck-attachment-image')?.naturalWidth > 0"
+        "() => document.querySelector('.ck-item--user_message img.ck-attachment-image')"
+        "?.naturalWidth > 0"
     )
     expect(page.locator(".ck-chip")).to_have_count(0)
     expect(page.locator(".ck-tray")).to_be_hidden()
@@ -108,7 +109,8 @@ def test_an_image_is_previewed_sent_and_still_there_after_a_reload(server, open_
     image = page.locator(".ck-item--user_message img.ck-attachment-image")
     expect(image).to_have_count(1)
     page.wait_for_function(
-        "document.querySelector('.ck-item--user_message img.ck-attachment-image')?.naturalWidth > 0"
+        "() => document.querySelector('.ck-item--user_message img.ck-attachment-image')"
+        "?.naturalWidth > 0"
     )
     assert image_loaded(image)
 

@@ -22,8 +22,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from chatkit_app import services
-from chatkit_app.dev_responder import dev_reply_text
 from chatkit_app.models import Conversation, Feedback, Message
+from chatkit_app.responders.dev import dev_reply_text
 
 from .browser import browser as browser
 from .browser import chat_ready, last_reply, screenshot, send
@@ -73,7 +73,7 @@ def test_a_user_signs_in_and_sees_the_reply_stream_in_then_the_history(server, o
     send(page, "Tell me about Django channels please")
     streaming = page.locator(".ck-item--assistant_message.is-streaming .ck-bubble")
     page.wait_for_function(
-        "document.querySelector('.ck-item--assistant_message.is-streaming .ck-bubble')"
+        "() => document.querySelector('.ck-item--assistant_message.is-streaming .ck-bubble')"
         "?.textContent.length > 10"
     )
     partial = streaming.inner_text()
@@ -146,7 +146,7 @@ def test_stop_ends_the_reply_and_the_server_keeps_what_was_said(server, open_pag
     chat_ready(page)
     send(page, "Please take your time answering")
     page.wait_for_function(
-        "document.querySelector('.ck-item--assistant_message.is-streaming .ck-bubble')"
+        "() => document.querySelector('.ck-item--assistant_message.is-streaming .ck-bubble')"
         "?.textContent.length > 40"
     )
     page.locator(".ck-stop").click()

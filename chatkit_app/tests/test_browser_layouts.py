@@ -137,3 +137,28 @@ def test_the_chat_page_on_a_phone(server, open_page, alice):
     screenshot(page, "layout-full-page-phone-history")
     page.get_by_role("button", name="New chat").last.click()
     expect(page.locator(".ck-start")).to_be_visible()
+
+
+def test_no_page_asks_for_an_icon_that_is_missing(server, open_page, alice, charlie):
+    missing: list[str] = []
+    for user, path in ((None, "/accounts/login/"), (alice, "/"), (charlie, "/admin/")):
+        page = open_page(server, user=user, path=None)
+        page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+        page.goto(path)
+        links = page.locator('link[rel="icon"]')
+        expect(links).to_have_count(2)
+        for href in links.evaluate_all("links => links.map(link => link.href)"):
+            response = page.request.get(href)
+            assert response.ok, href
+            assert response.headers["content-type"].startswith("image/"), href
+        # Browsers also ask for /favicon.ico itself, whatever the page links.
+        response = page.request.get("/favicon.ico")
+        assert response.ok
+        assert response.headers["content-type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+        shown = page.evaluate(
+            "() => new Promise((done) => { const img = new Image();"
+            " img.onload = () => done(img.naturalWidth); img.onerror = () => done(0);"
+            " img.src = document.querySelector('link[type=\"image/svg+xml\"]').href; })"
+        )
+        assert shown > 0, path
+    assert missing == []

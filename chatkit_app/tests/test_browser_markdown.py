@@ -13,6 +13,7 @@ from .live_daphne import start_daphne
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 LINK = 'rel="noopener noreferrer nofollow" target="_blank"'
+BLOCKED = 'title="Images from this address are not shown in this conversation"'
 
 CASES = [
     (
@@ -53,6 +54,16 @@ CASES = [
     ("a\n\n---\n\nb", "<p>a</p><hr><p>b</p>"),
     ("\\*not em\\*", "<p>*not em*</p>"),
     ("", ""),
+    (
+        "![a <b>cat</b>](https://example.org/cat.png)",
+        '<p><img class="ck-md-image" src="https://example.org/cat.png"'
+        ' alt="a &lt;b&gt;cat&lt;/b&gt;" loading="lazy" referrerpolicy="no-referrer"></p>',
+    ),
+    (
+        "![x](javascript:alert(1))",
+        '<p><span class="ck-image-blocked ck-md-image" role="img" aria-label="Image not shown: x"'
+        f" {BLOCKED}>Image not shown: x</span></p>",
+    ),
 ]
 
 
@@ -77,3 +88,20 @@ def test_markdown_renders_to_safe_dom(server, open_page):
     )
     for (text, expected), html in zip(CASES, rendered, strict=True):
         assert html == expected, f"{text!r} rendered as {html!r}"
+
+
+def test_markdown_images_load_only_where_the_caller_allows(server, open_page):
+    page = open_page(server, path="/accounts/login/")
+    rendered = page.evaluate(
+        """async (text) => {
+            const { renderMarkdown } = await import("/static/chatkit/markdown.js");
+            const box = document.createElement("div");
+            const imageAllowed = (url) => url.includes("images.example.org");
+            box.append(renderMarkdown(text, { imageAllowed }));
+            return [...box.querySelectorAll("img, .ck-image-blocked")].map(
+              (node) => node.getAttribute("src") || node.textContent,
+            );
+        }""",
+        "![ok](https://images.example.org/a.png) ![no](https://tracker.example.net/p.gif)",
+    )
+    assert rendered == ["https://images.example.org/a.png", "Image not shown: no"]

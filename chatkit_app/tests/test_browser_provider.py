@@ -2,14 +2,18 @@
 server speaking OpenAI's Responses API) answers a live daphne server, and a
 headless Chromium shows what a user sees: model output with markup rendered
 as text, a provider failure explained readably with a way to try again, and
-the model picker choosing the model that answers."""
+the model picker choosing the model that answers; and a conversation in
+both themes (the README's pictures of the chat page)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from chatkit_app.models import Message
+from chatkit_app.models import Conversation, Message
 
 from .browser import browser as browser
 from .browser import chat_ready, last_reply, screenshot, send
@@ -97,3 +101,52 @@ def test_the_model_picker_chooses_the_model_that_answers(server, open_page, alic
     assert fake_provider.answer_requests()[-1].body["model"] == "fake-model-large"
     user_message = Message.objects.get(role="user", text="Which model are you?")
     assert user_message.data["inference_options"]["model"] == "fake-model-large"
+
+
+def test_a_conversation_reads_well_in_the_light_and_the_dark_theme(
+    server, open_page, alice, fake_provider
+):
+    earlier = timezone.now() - timedelta(days=2)
+    for minutes, title in enumerate(["Fix the leaking tap", "Birthday gift ideas", "Learn Django"]):
+        Conversation.objects.create(
+            id=f"thr_earlier{minutes}",
+            owner=alice,
+            title=title,
+            created_at=earlier + timedelta(minutes=minutes),
+        )
+    fake_provider.title = "A relaxed Saturday in Porto"
+    fake_provider.reply(
+        "Here is a plan for a **relaxed Saturday** in Porto:\n\n"
+        "1. Breakfast at *Mercado do Bolhão*\n"
+        "2. A walk along the Douro to the Dom Luís I bridge\n"
+        "3. Port tasting in Vila Nova de Gaia\n\n"
+        "Pack light, and check the [forecast](https://www.ipma.pt/en/) first:\n\n"
+        "```\numbrella · water · comfortable shoes\n```",
+        chunk_delay=0.002,
+    )
+    page = open_page(server, user=alice)
+    app = chat_ready(page)
+    send(page, "Plan a relaxed Saturday in Porto for me")
+    bubble = last_reply(page).locator(".ck-bubble")
+    expect(bubble.locator("ol li")).to_have_count(3)
+    expect(bubble.locator("strong")).to_have_text("relaxed Saturday")
+    expect(bubble.locator("pre code")).to_have_text("umbrella · water · comfortable shoes")
+    expect(page.locator(".ck-title")).to_have_text("A relaxed Saturday in Porto")
+    expect(page.locator(".ck-thread-open")).to_have_text(
+        [
+            "A relaxed Saturday in Porto",
+            "Learn Django",
+            "Birthday gift ideas",
+            "Fix the leaking tap",
+        ]
+    )
+    screenshot(page, "chat-light", docs="chat-light")
+
+    page.get_by_role("button", name="Use dark theme").click()
+    expect(app).to_have_attribute("data-color-scheme", "dark")
+    # The conversation and the page around it are both dark.
+    background = app.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(22, 24, 27)"
+    body = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert body != "rgb(255, 255, 255)"
+    screenshot(page, "chat-dark", docs="chat-dark")

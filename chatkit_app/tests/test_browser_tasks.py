@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 import pytest
+from chatkit.types import InferenceOptions, ToolChoice, UserMessageItem, UserMessageTextContent
 from playwright.sync_api import expect
 
+from chatkit_app import services
+from chatkit_app.models import Conversation
 from tasks.models import Task
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, screenshot, send
+from .browser import chat_ready, last_reply, official_stub_page, screenshot, send
 from .browser import open_page as open_page
 from .conftest import fake_provider_env
 from .live_daphne import start_daphne
@@ -62,7 +66,7 @@ def test_a_task_added_in_the_chat_and_ticked_in_its_widget_is_done_on_the_page(
     expect(open_tasks.locator(".task-title")).to_have_text(["Buy groceries"])
     task = Task.objects.get(owner=alice)
     assert (task.title, task.done) == ("Buy groceries", False)
-    screenshot(page, "tasks-widget-added")
+    screenshot(page, "tasks-widget-added", docs="widget")
 
     checkbox = widget.get_by_role("checkbox", name="Buy groceries")
     expect(checkbox).not_to_be_checked()
@@ -146,8 +150,8 @@ def test_picking_the_default_assistant_sends_no_tool_choice(
     options = json.loads(sent.value.post_data)["params"]["input"]["inference_options"]
     assert "tool_choice" not in options
     expect(last_reply(page)).to_contain_text("Hello from the default assistant.")
-    # The default assistant has no task tools.
-    assert fake_provider.answer_requests()[-1].body.get("tools") in (None, [])
+    # The default assistant has no task tools; it can only ask for a person.
+    assert fake_provider.answer_requests()[-1].tool_names() == ["ask_for_person"]
 
 
 def test_the_chat_page_routes_a_turn_to_the_assistant_picked(
@@ -167,3 +171,61 @@ def test_the_chat_page_routes_a_turn_to_the_assistant_picked(
     tools = {tool["name"] for tool in fake_provider.answer_requests()[0].body["tools"]}
     assert {"add_task", "complete_task", "list_tasks"} <= tools
     assert re.search(r"to-do list", json.dumps(fake_provider.answer_requests()[0].body))
+
+
+def test_a_conversation_reopened_shows_the_assistant_it_was_talking_to(
+    server, open_page, alice, fake_provider
+):
+    fake_provider.call_tools(("list_tasks", {}))
+    fake_provider.reply("Nothing on your list.")
+    page = open_page(server, user=alice, path="/")
+    chat_ready(page)
+    picker = page.get_by_role("combobox", name="Assistant")
+    picker.select_option("tasks")
+    send(page, "What is on my list?")
+    expect(last_reply(page)).to_contain_text("Nothing on your list.")
+    thread_url = page.url
+
+    # A new conversation starts with the page's own assistant again...
+    page.get_by_role("button", name="New chat").first.click()
+    expect(picker).to_have_value("assistant")
+    # ...and the conversation, opened from the list or reloaded, with its own.
+    page.locator(".ck-thread-open").first.click()
+    expect(page.locator(".ck-item--assistant_message")).to_have_count(1)
+    expect(picker).to_have_value("tasks")
+    page.goto(thread_url)
+    chat_ready(page)
+    expect(page.get_by_role("combobox", name="Assistant")).to_have_value("tasks")
+    expect(page.locator(".ck-item--assistant_message")).to_have_count(1)
+
+    # The message sent from the reopened conversation goes to that assistant.
+    fake_provider.reply("Still nothing.")
+    with page.expect_request(
+        lambda request: '"threads.add_user_message"' in (request.post_data or "")
+    ) as sent:
+        send(page, "And now?")
+    options = json.loads(sent.value.post_data)["params"]["input"]["inference_options"]
+    assert options["tool_choice"] == {"id": "tasks"}
+
+
+def test_the_official_components_tool_menu_is_restored_when_a_thread_loads(
+    server, open_page, alice
+):
+    thread_id = "thr_to_tasks"
+    Conversation.objects.create(id=thread_id, owner=alice, title="To tasks")
+    message = UserMessageItem(
+        id="msg_to_tasks",
+        thread_id=thread_id,
+        created_at=datetime.now(),
+        content=[UserMessageTextContent(text="hi")],
+        inference_options=InferenceOptions(tool_choice=ToolChoice(id="tasks")),
+    )
+    services.message_upsert(owner=alice, conversation_id=thread_id, item=message)
+    page = official_stub_page(open_page, server, alice, "/")
+    page.evaluate(
+        "(threadId) => document.querySelector('openai-chatkit').dispatchEvent("
+        "new CustomEvent('chatkit.thread.load.end', {detail: {threadId}}))",
+        thread_id,
+    )
+    page.wait_for_function("() => window.__composerValues.length === 1")
+    assert page.evaluate("() => window.__composerValues") == [{"selectedToolId": "tasks"}]

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from chatkit_app.models import Conversation, Feedback, Message, ModelUsage
 
@@ -36,7 +37,8 @@ def test_it_creates_the_demo_user_and_realistic_conversations(settings):
 
     assert "Created demo user: sign in as 'demo' with password 'demo'." in out
     assert "Created 3 demo conversations (0 already there)." in out
-    user = authenticate(username="demo", password="demo")
+    # A sign-in always has a request (django-axes counts failures by address).
+    user = authenticate(RequestFactory().post("/accounts/login/"), username="demo", password="demo")
     assert user is not None
     assert user.is_staff
     assert Conversation.objects.filter(owner=user).count() == 3

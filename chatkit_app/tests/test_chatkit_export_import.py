@@ -207,6 +207,6 @@ def test_export_streams_in_batches_with_a_fixed_number_of_queries_each(alice):
         lines = export("--batch-size", "10").splitlines()
 
     assert len(lines) == 25
-    # count + 3 batches x (conversations, feedback, usage, attachments, items)
-    # + the empty 4th batch: never one query per conversation.
-    assert len(captured) <= 1 + 3 * 5 + 1
+    # count + 3 batches x (conversations, feedback, usage, annotations,
+    # attachments, items) + the empty 4th batch: never one query per conversation.
+    assert len(captured) <= 1 + 3 * 6 + 1

@@ -89,3 +89,42 @@ def test_environment_variables_are_parsed_by_the_defaults_type():
         "CHATKIT_TRACING": True,
         "CHATKIT_SYSTEM_PROMPT": "Be brief.",
     }
+
+
+# --- Django's deploy checks and the async middleware subclasses -----------------
+
+
+def deploy_ids(settings) -> set[str]:
+    from chatkit_app.checks import check_deploy_with_async_middleware
+
+    return {message.id for message in check_deploy_with_async_middleware(None)}
+
+
+def test_deploy_checks_still_see_hsts_behind_the_async_security_middleware(settings):
+    # Django's own check_sts sees no SecurityMiddleware (another dotted path)
+    # and would pass; run as if it were Django's, it warns as it should.
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    assert "chatkit_app.middleware.SecurityMiddleware" in settings.MIDDLEWARE
+    assert "security.W004" in deploy_ids(settings)
+    settings.SECURE_HSTS_SECONDS = 3600
+    assert "security.W004" not in deploy_ids(settings)
+
+
+def test_a_missing_security_middleware_is_still_reported(settings):
+    settings.MIDDLEWARE = [
+        path
+        for path in settings.MIDDLEWARE
+        if not path.endswith(("SecurityMiddleware", "CsrfViewMiddleware"))
+    ]
+    assert {"chatkit.W071", "chatkit.W073"} <= deploy_ids(settings)
+    assert "chatkit.W072" not in deploy_ids(settings)
+
+
+def test_with_djangos_own_classes_the_check_adds_nothing(settings):
+    from chatkit_app.middleware import DJANGO_EQUIVALENTS
+
+    settings.SECURE_HSTS_SECONDS = 0
+    settings.MIDDLEWARE = [DJANGO_EQUIVALENTS.get(path, path) for path in settings.MIDDLEWARE]
+    # Django's own checks report it; a second report would be noise.
+    assert deploy_ids(settings) == set()

@@ -13,10 +13,9 @@ import pytest
 from PIL import Image
 
 from chatkit_app.models import Attachment
-from chatkit_app.tokens import token_create
 
 from .chatkit_client import create_thread, parse_sse
-from .live_daphne import start_daphne
+from .live_daphne import start_daphne, token_client
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -33,10 +32,7 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def http(server, alice):
-    _, raw = token_create(user=alice)
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30
-    ) as client:
+    with token_client(server, alice) as client:
         yield client
 
 
@@ -128,3 +124,37 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(http, server):
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_an_upload_link_cannot_remove_the_image_of_a_sent_message(http, server):
+    """The attack from the security review: the sent message's upload link,
+    still valid, posted to bare (no file, no credentials) and with another
+    file. Each is a 409, and the owner's message still shows its image."""
+    data = png()
+    created = call(
+        http,
+        {
+            "type": "attachments.create",
+            "params": {"name": "o.png", "size": len(data), "mime_type": "image/png"},
+        },
+    ).json()
+    upload_url = created["upload_descriptor"]["url"]
+    assert httpx.post(upload_url, files={"file": ("o.png", data, "image/png")}).status_code == 200
+    events = parse_sse(call(http, create_thread("see this", attachments=[created["id"]])).content)
+    thread_id = events[0]["thread"]["id"]
+    files_before = sorted(server.media.rglob("*"))
+
+    bare = httpx.post(upload_url)
+    assert bare.status_code == 409, bare.text
+    assert bare.json()["error"]["code"] == "already_uploaded"
+    other = httpx.post(upload_url, files={"file": ("x.txt", b"\x00\x01", "text/plain")})
+    assert other.status_code == 409, other.text
+
+    assert sorted(server.media.rglob("*")) == files_before
+    thread = call(http, {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).json()
+    preview = httpx.get(thread["items"]["data"][0]["attachments"][0]["preview_url"])
+    assert preview.status_code == 200
+    assert preview.headers["content-type"] == "image/webp"
+    original = http.get(f"/chatkit/attachments/{created['id']}/file")
+    assert original.status_code == 200
+    assert original.content == data

@@ -11,7 +11,6 @@ import pytest
 from django.test import Client
 
 from chatkit_app.models import Conversation, Message
-from chatkit_app.tokens import token_create
 
 from .chatkit_client import (
     CSRF_SECRET,
@@ -21,7 +20,7 @@ from .chatkit_client import (
     parse_sse,
     streamed_text,
 )
-from .live_daphne import start_daphne, wait_until
+from .live_daphne import start_daphne, token_client, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -43,11 +42,6 @@ def session_client(server, user) -> httpx.Client:
         headers={"X-CSRFToken": CSRF_SECRET},
         timeout=30,
     )
-
-
-def token_client(server, user) -> httpx.Client:
-    _, raw = token_create(user=user)
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
 
 
 @pytest.fixture(params=["session", "token"])

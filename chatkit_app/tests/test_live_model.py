@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from chatkit_app.models import Message
-from chatkit_app.tokens import token_create
 
 from .chatkit_client import create_thread, events_of, hang_up_after, parse_sse, streamed_text
 from .conftest import fake_provider_env
-from .live_daphne import start_daphne, wait_until
+from .live_daphne import start_daphne, token_client, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -26,10 +24,7 @@ def server(request, django_db_setup, django_db_blocker, fake_provider_server):
 
 @pytest.fixture
 def http(server, alice, fake_provider):
-    _, raw = token_create(user=alice)
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30
-    ) as client:
+    with token_client(server, alice) as client:
         yield client
 
 

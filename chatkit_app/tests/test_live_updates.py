@@ -4,7 +4,9 @@ ASGI application (origin check, session auth, routing) with channels'
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +27,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chatkit_app import services
-from chatkit_app.consumers import (
+from chatkit_app.live.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
@@ -68,7 +70,7 @@ def session_cookie(user) -> str:
 async def open_socket(
     path: str, user=None, origin: bytes | None = SITE
 ) -> tuple[WebsocketCommunicator, bool, Any]:
-    headers = []
+    headers = [(b"host", b"localhost")]
     if origin is not None:
         headers.append((b"origin", origin))
     if user is not None:
@@ -192,6 +194,99 @@ async def test_it_refuses_a_position_that_is_not_a_number(alice, charlie):
     await db(save_thread, alice, "thr_a")
     socket, _, _ = await open_socket(conversation_path("thr_a", after="abc"), user=charlie)
     assert await close_code(socket) == CLOSE_BAD_REQUEST
+
+
+# --- losing the right to watch while connected ------------------------------------------
+
+RECHECK = 0.2
+
+
+def sign_out(user) -> None:
+    """What signing out does to the session (``logout`` flushes it)."""
+    from django.contrib.sessions.models import Session
+
+    for session in Session.objects.all():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+
+
+def deactivate(user) -> None:
+    user.is_active = False
+    user.save()
+
+
+def remove_staff(user) -> None:
+    user.is_staff = False
+    user.save()
+
+
+def remove_view_permission(user) -> None:
+    user.user_permissions.remove(Permission.objects.get(codename="view_conversation"))
+
+
+def change_password(user) -> None:
+    user.set_password("a new password for a new session")
+    user.save()
+
+
+@pytest.fixture
+def viewer(bob):
+    """Staff allowed to view conversations by one permission (not a superuser)."""
+    bob.is_staff = True
+    bob.save()
+    bob.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    return bob
+
+
+@pytest.mark.parametrize(
+    ("revoke", "code", "path"),
+    [
+        (sign_out, CLOSE_UNAUTHENTICATED, "conversation"),
+        (change_password, CLOSE_UNAUTHENTICATED, "conversation"),
+        (deactivate, CLOSE_FORBIDDEN, "conversation"),
+        (remove_staff, CLOSE_FORBIDDEN, "conversation"),
+        (remove_view_permission, CLOSE_FORBIDDEN, "conversation"),
+        (sign_out, CLOSE_UNAUTHENTICATED, "activity"),
+        (remove_view_permission, CLOSE_FORBIDDEN, "activity"),
+    ],
+)
+async def test_an_open_socket_closes_within_the_interval_once_its_watcher_may_not_watch(
+    alice, viewer, settings, revoke, code, path
+):
+    settings.CHATKIT_LIVE_RECHECK_INTERVAL = RECHECK
+    await db(save_thread, alice, "thr_a")
+    socket = await watch(
+        conversation_path("thr_a") if path == "conversation" else "/ws/chatkit/activity/", viewer
+    )
+    await until(socket, "caught_up")
+    # Still allowed: the socket stays open over several checks.
+    await asyncio.sleep(RECHECK * 2.5)
+    await db(save_item, alice, "thr_a", "msg_1", "still watched")
+    if path == "conversation":
+        assert texts([await socket.receive_json_from(timeout=TIMEOUT)]) == ["still watched"]
+
+    await db(revoke, viewer)
+    revoked_at = time.monotonic()
+    assert await close_code(socket) == code
+    assert time.monotonic() - revoked_at < RECHECK + 1.0
+    # Nothing is sent after the close, though the conversation goes on.
+    await db(save_item, alice, "thr_a", "msg_2", "after the close")
+    await db(save_thread, alice, "thr_new")
+    assert await socket.receive_nothing(timeout=RECHECK * 1.5)
+
+
+async def test_no_event_goes_out_on_a_check_older_than_the_interval(alice, viewer, settings):
+    """Events flowing do not keep a revoked watcher in: once the interval has
+    passed, the next event is preceded by a check and not sent."""
+    settings.CHATKIT_LIVE_RECHECK_INTERVAL = 60  # the timer will not fire in this test
+    await db(save_thread, alice, "thr_a")
+    socket = await watch(conversation_path("thr_a"), viewer)
+    await until(socket, "caught_up")
+    await db(deactivate, viewer)
+    settings.CHATKIT_LIVE_RECHECK_INTERVAL = 0.05
+    await asyncio.sleep(0.1)
+    await db(save_item, alice, "thr_a", "msg_1", "secret")
+    assert await close_code(socket) == CLOSE_FORBIDDEN
 
 
 # --- watching a conversation ------------------------------------------------------------
@@ -375,7 +470,7 @@ def test_a_channel_layer_failure_does_not_break_the_write(alice, settings, caplo
         }
     }
     save_thread(alice, "thr_a")
-    with caplog.at_level(logging.ERROR, logger="chatkit_app.live_events"):
+    with caplog.at_level(logging.ERROR, logger="chatkit_app.live.publish"):
         message = save_item(alice, "thr_a", "msg_1", "kept")
     assert Message.objects.get(pk="msg_1").text == "kept" == message.text
     assert "Could not publish the live event item" in caplog.text

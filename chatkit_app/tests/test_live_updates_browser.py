@@ -14,30 +14,28 @@ from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from chatkit_app.models import Message
-from chatkit_app.tokens import token_create
 
 from .browser import browser as browser
 from .browser import open_page as open_page
 from .browser import screenshot
 from .chatkit_client import add_message, create_thread, parse_sse
-from .live_daphne import start_daphne
+from .live_daphne import start_daphne, token_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker):
-    # Slow enough to watch a reply being written.
-    with start_daphne({"CHATKIT_DEV_RESPONDER_DELAY": "0.05"}) as live:
+    # Slow enough to watch a reply being written; open sockets re-check
+    # their watcher every second.
+    env = {"CHATKIT_DEV_RESPONDER_DELAY": "0.05", "CHATKIT_LIVE_RECHECK_INTERVAL": "1"}
+    with start_daphne(env) as live:
         yield live
 
 
 @pytest.fixture
 def alice_api(server, alice) -> Iterator[httpx.Client]:
-    _, raw = token_create(user=alice)
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30
-    ) as client:
+    with token_client(server, alice) as client:
         yield client
 
 
@@ -140,6 +138,26 @@ def test_the_page_stops_retrying_and_says_why_when_the_session_ends(
     status = page.locator(".ck-live-status")
     expect(status).to_have_attribute("data-state", "refused", timeout=15_000)
     expect(status).to_contain_text("Your session has ended")
+
+
+def test_signing_out_in_another_tab_closes_the_watch_page_and_says_why(
+    server, open_page, alice_api, charlie
+):
+    """Nothing forces the socket closed here: the server notices the session
+    is gone on its own timer, and the page stops instead of reconnecting."""
+    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    page = watch_page(open_page, server, charlie, thread_id)
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    other_tab.get_by_role("button", name="Sign out").click()
+    other_tab.wait_for_url("**/accounts/login/**")
+    status = page.locator(".ck-live-status")
+    expect(status).to_have_attribute("data-state", "refused", timeout=10_000)
+    expect(status).to_contain_text("Your session has ended")
+    # A message sent now is not shown to the signed-out page.
+    post(alice_api, add_message(thread_id, "After sign-out"))
+    page.wait_for_timeout(1500)
+    assert "After sign-out" not in shown_texts(page)
 
 
 def test_staff_see_recent_activity_as_it_happens(server, open_page, alice_api, charlie):

@@ -15,10 +15,9 @@ from django.test import Client
 from websockets.sync.client import ClientConnection, connect
 
 from chatkit_app.models import Message
-from chatkit_app.tokens import token_create
 
 from .chatkit_client import add_message, create_thread, parse_sse
-from .live_daphne import LiveDaphne, start_daphne
+from .live_daphne import LiveDaphne, start_daphne, token_client
 from .redis_server import redis_server as redis_server
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -32,11 +31,6 @@ def servers(redis_server, django_db_setup, django_db_blocker) -> Iterator[tuple[
     env = {"REDIS_URL": redis_server.url, "CHATKIT_DEV_RESPONDER_DELAY": "0.05"}
     with start_daphne(env) as first, start_daphne(env) as second:
         yield first, second
-
-
-def api(server: LiveDaphne, user) -> httpx.Client:
-    _, raw = token_create(user=user)
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
 
 
 def post(client: httpx.Client, body: Any) -> list[dict[str, Any]]:
@@ -72,7 +66,7 @@ def until(socket: ClientConnection, kind: str) -> list[dict[str, Any]]:
 
 def test_a_message_sent_through_one_process_is_seen_live_through_the_other(servers, alice, charlie):
     first, second = servers
-    with api(first, alice) as alice_api:
+    with token_client(first, alice) as alice_api:
         thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
         with staff_socket(second, charlie, f"/ws/chatkit/conversations/{thread_id}/") as socket:
             hello = until(socket, "caught_up")
@@ -108,7 +102,7 @@ def test_staff_on_one_process_see_activity_from_the_other(servers, alice, charli
     first, second = servers
     with staff_socket(second, charlie, "/ws/chatkit/activity/") as socket:
         until(socket, "caught_up")
-        with api(first, alice) as alice_api:
+        with token_client(first, alice) as alice_api:
             events = post(alice_api, create_thread("Hello from the first process"))
             thread_id = events[0]["thread"]["id"]
             reply_id = next(
@@ -140,7 +134,7 @@ def test_a_watcher_that_reconnects_to_the_other_process_gets_what_it_missed(
     servers, alice, charlie
 ):
     first, second = servers
-    with api(first, alice) as alice_api:
+    with token_client(first, alice) as alice_api:
         thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
         path = f"/ws/chatkit/conversations/{thread_id}/"
         with staff_socket(second, charlie, path) as socket:

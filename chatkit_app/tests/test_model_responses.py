@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 
-from chatkit_app.agent_responder import prepare_turn
 from chatkit_app.models import Conversation, Message, ModelUsage
+from chatkit_app.responders.agent import prepare_turn
 from chatkit_app.serialization import thread_from_conversation
 
 from .chatkit_client import ApiClient, add_message, create_thread, streamed_text
@@ -213,7 +213,7 @@ def test_feedback_on_a_model_answer_is_stored(provider, as_alice, alice):
 
 
 def test_the_openai_key_alone_selects_the_responses_api(settings):
-    from chatkit_app.providers import current_provider
+    from chatkit_app.responders.providers import current_provider
 
     settings.OPENAI_API_KEY = "sk-x"
     settings.GEMINI_API_KEY = ""
@@ -227,7 +227,7 @@ def test_the_openai_key_alone_selects_the_responses_api(settings):
 
 
 def test_the_gemini_key_alone_selects_gemini_through_its_compatible_api(settings):
-    from chatkit_app.providers import current_provider
+    from chatkit_app.responders.providers import current_provider
 
     settings.OPENAI_API_KEY = ""
     settings.GEMINI_API_KEY = "gm-x"
@@ -245,3 +245,20 @@ def test_with_no_key_the_offline_responder_answers(settings, as_alice):
     settings.OPENAI_API_KEY = settings.GEMINI_API_KEY = ""
     _, events = as_alice.start("hello")
     assert streamed_text(events).startswith("[offline development responder]")
+
+
+def test_usage_records_which_assistant_answered_and_when_its_first_words_came(provider, as_alice):
+    provider.reply("One two three four.", first_token_delay=0.3, chunk_delay=0.05)
+    as_alice.start("hi")
+    usage = ModelUsage.objects.get(purpose="response")
+    assert usage.assistant == "assistant"
+    assert usage.first_token_ms is not None
+    assert 300 <= usage.first_token_ms <= usage.latency_ms
+
+    provider.reply("Your tasks.")
+    as_alice.start("my tasks", inference_options={"tool_choice": {"id": "tasks"}})
+    assert ModelUsage.objects.filter(purpose="response").latest("id").assistant == "tasks"
+    # Titles are no assistant's answer.
+    assert set(ModelUsage.objects.filter(purpose="title").values_list("assistant", flat=True)) == {
+        ""
+    }

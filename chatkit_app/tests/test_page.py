@@ -13,10 +13,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.template import Context, Template, TemplateSyntaxError
-from django.test import Client, RequestFactory, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from chatkit_app.models import Conversation
-from chatkit_app.ui import ui_settings
+from chatkit_app.ui.options import ui_settings
 
 from .conftest import PASSWORD
 
@@ -228,6 +228,9 @@ def test_settings_cannot_break_out_of_the_page(alice):
         ({"fallback_timeout": -1}, "fallback_timeout"),
         ({"feedback": "yes"}, "'feedback'] must be true or false"),
         ({"prompts": [{"label": "no prompt"}]}, "prompts'] entry"),
+        ({"entities": "on"}, "'entities'] must be true or false"),
+        ({"commands": "yes"}, "'commands'] must be true, false or a list of prompts"),
+        ({"commands": [{"label": "no prompt"}]}, "commands'] entry"),
         ("not a dict", "must be a dict"),
     ],
 )
@@ -331,17 +334,18 @@ def test_the_demo_page_falls_back_to_the_sidebar_for_an_unknown_layout(alice):
         ("/static/chatkit/chatkit.css", "text/css"),
     ],
 )
-def test_whitenoise_serves_the_client(db, path, content_type):
-    response = Client().get(path)
+async def test_servestatic_serves_the_client(db, path, content_type):
+    # Through the ASGI handler, as production serves it (ServeStatic is async-only).
+    response = await AsyncClient().get(path)
     assert response.status_code == 200
     assert response["Content-Type"].startswith(content_type)
-    assert b"".join(response.streaming_content)
+    assert b"".join([chunk async for chunk in response.streaming_content])
 
 
 def test_collectstatic_builds_the_compressed_hashed_files_production_serves(alice, tmp_path):
     storages = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+        "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
     }
     with override_settings(STATIC_ROOT=tmp_path, STORAGES=storages):
         call_command("collectstatic", "--noinput", verbosity=0)

@@ -1,7 +1,7 @@
 """What the chat page's composer is configured with, rendered by Django:
 attachment limits and the two-phase upload, the tool picker's assistants,
-a panel made for one assistant, dictation's length limit; and a bad
-CHATKIT_UI failing ``manage.py check``. (The browser tests drive the same
+a panel made for one assistant, dictation's length limit, the "@" and "/"
+menus; and a bad CHATKIT_UI failing ``manage.py check``. (The browser tests drive the same
 configuration in Chromium.)"""
 
 from __future__ import annotations
@@ -105,6 +105,65 @@ def test_dictation_stops_at_the_servers_length_limit(alice):
     config = page_config(alice)
     assert config["options"]["composer"]["dictation"] == {"enabled": True}
     assert config["dictationMaxSeconds"] == 45
+
+
+def test_tags_and_commands_are_off_unless_the_setting_turns_them_on(alice):
+    config = page_config(alice)
+    assert config["entitiesUrl"] == ""
+    assert config["commands"] == []
+    assert "entities" not in config["options"]
+    assert "commands" not in config["options"]
+
+
+@override_settings(
+    CHATKIT_UI={
+        "entities": True,
+        "commands": [
+            "Weekly review",
+            {"label": "Plan", "prompt": "Plan my day", "icon": "calendar"},
+        ],
+    }
+)
+def test_one_setting_gives_both_clients_the_same_tags_and_commands(alice):
+    config = page_config(alice)
+    # The official component's options (its functions are added in the browser)...
+    assert config["options"]["entities"] == {"showComposerMenu": True}
+    assert config["options"]["commands"] == {"enabled": True}
+    # ...and what both clients search and run.
+    assert config["entitiesUrl"] == "/chatkit/entities"
+    assert config["commands"] == [
+        {
+            "id": "assistant:assistant",
+            "label": "Assistant",
+            "description": "Ask Assistant",
+            "icon": "sparkle",
+            "group": "Assistants",
+            "assistant": "assistant",
+        },
+        {
+            "id": "assistant:tasks",
+            "label": "Tasks",
+            "description": "Manage your to-do list",
+            "icon": "check-circle",
+            "group": "Assistants",
+            "assistant": "tasks",
+        },
+        {
+            "id": "prompt:0",
+            "label": "Weekly review",
+            "icon": "write",
+            "group": "Prompts",
+            "prompt": "Weekly review",
+        },
+        {
+            "id": "prompt:1",
+            "label": "Plan",
+            "icon": "calendar",
+            "group": "Prompts",
+            "prompt": "Plan my day",
+            "description": "Plan my day",
+        },
+    ]
 
 
 def test_sent_files_open_through_the_attachment_view(alice):

@@ -155,7 +155,13 @@ export class ChatKitApi {
     try {
       response = await this.fetch(this.url, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json, text/event-stream",
+          // A reply goes on when this page goes away (a reload, a lost
+          // network); the Stop button asks for a stop (stopReply).
+          "X-ChatKit-Disconnect": "continue",
+        },
         body: JSON.stringify({ type, params }),
         signal,
       });
@@ -167,19 +173,88 @@ export class ChatKitApi {
     return response;
   }
 
+  /**
+   * The composer's "@" menu: the entities (tags) matching `query`, from the
+   * site's tag search (`config.entitiesUrl`); none when tags are off.
+   */
+  async searchEntities(query, { signal } = {}) {
+    if (!this.config.entitiesUrl) return [];
+    const url = new URL(this.config.entitiesUrl, location.href);
+    url.searchParams.set("q", query);
+    let response;
+    try {
+      response = await this.fetch(url, { headers: { Accept: "application/json" }, signal });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ChatKitError(NETWORK_MESSAGE, { code: "network" });
+    }
+    if (!response.ok) throw await errorFromResponse(response);
+    const body = await response.json();
+    return Array.isArray(body?.data) ? body.data : [];
+  }
+
   /** A non-streaming request: its JSON answer. */
   async request(type, params) {
     const response = await this.post(type, params);
     return response.json();
   }
 
+  /** The URL of a thread's running reply: `…/threads/<id>/<what>`. */
+  replyUrl(threadId, what) {
+    return `${this.url.replace(/\/+$/, "")}/threads/${encodeURIComponent(threadId)}/${what}`;
+  }
+
+  /**
+   * Stop the thread's reply being written (on whichever server writes it);
+   * resolves once what it wrote is kept, marked interrupted.
+   */
+  async stopReply(threadId) {
+    let response;
+    try {
+      response = await this.fetch(this.replyUrl(threadId, "stop"), {
+        method: "POST",
+        headers: { Accept: "application/json" },
+      });
+    } catch {
+      throw new ChatKitError(NETWORK_MESSAGE, { code: "network" });
+    }
+    if (!response.ok) throw await errorFromResponse(response);
+    return response.json();
+  }
+
+  /**
+   * Follow the thread's reply being written: its events so far, then the
+   * rest live, until it ends. Resolves false at once when none is running.
+   */
+  async followReply(threadId, { signal, onEvent }) {
+    let response;
+    try {
+      response = await this.fetch(this.replyUrl(threadId, "stream"), {
+        headers: { Accept: "text/event-stream" },
+        signal,
+      });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ChatKitError(NETWORK_MESSAGE, { code: "network" });
+    }
+    if (response.status === 204) return false;
+    if (!response.ok) throw await errorFromResponse(response);
+    await this.readEvents(response, onEvent);
+    return true;
+  }
+
   /**
    * A streaming request: calls onEvent for each event as it arrives.
    * Resolves when the stream ends; rejects with AbortError when `signal`
-   * aborts (the server then keeps what was said so far).
+   * aborts.
    */
   async stream(type, params, { signal, onEvent }) {
     const response = await this.post(type, params, signal);
+    await this.readEvents(response, onEvent);
+  }
+
+  /** The server-sent events of `response`, each handed to onEvent. */
+  async readEvents(response, onEvent) {
     const contentType = response.headers.get("Content-Type") || "";
     if (!contentType.startsWith("text/event-stream")) {
       // A JSON answer to a streaming request carries nothing to show.

@@ -43,13 +43,17 @@ function isImage(mimeType) {
 }
 
 /** The attachments of a sent user message, as a list of previews and chips. */
-export function renderAttachments(attachments, { fileUrl = "" } = {}) {
+export function renderAttachments(attachments, { fileUrl = "", imageAllowed = () => true } = {}) {
   if (!attachments?.length) return null;
   const list = h("ul", { className: "ck-message-attachments", ariaLabel: "Attachments" });
   for (const attachment of attachments) {
     const name = attachment.name || "Attachment";
     const href = fileUrl && attachment.id ? fileUrl.replace("__attachment_id__", encodeURIComponent(attachment.id)) : "";
-    const preview = attachment.type === "image" && safeUrl(attachment.preview_url) ? attachment.preview_url : "";
+    // A preview from a host the thread does not allow shows as a file.
+    const preview =
+      attachment.type === "image" && safeUrl(attachment.preview_url) && imageAllowed(attachment.preview_url)
+        ? attachment.preview_url
+        : "";
     let content;
     if (preview) {
       content = h("img", { src: preview, alt: name, loading: "lazy", className: "ck-attachment-image" });

@@ -5,8 +5,16 @@
 // the element within the configured timeout, the panel mounts the built-in
 // client instead, which speaks the same protocol to the same endpoint.
 // Modal panels mount when first opened; sidebars can be folded away.
+//
+// The official component's options that are functions are added here, and
+// do what the built-in client does, so a page handles both the same way:
+// `onClientTool` asks the page through the `chatkit.client_tool` event
+// (client-tools.js), `entities.onTagSearch` asks the site's tag search,
+// `entities.onClick` becomes a `chatkit.entity.click` event, and the
+// `commands` menu offers the commands the server lists.
 
-import { makeChatKitFetch } from "./api.js";
+import { ChatKitApi, makeChatKitFetch } from "./api.js";
+import { requestClientTool } from "./client-tools.js";
 
 const ELEMENT = "openai-chatkit";
 const scriptLoads = new Map();
@@ -38,7 +46,33 @@ function followUrl(config, threadId) {
   if (location.pathname !== url) history.pushState({ chatkitThread: threadId || null }, "", url);
 }
 
-function mountOfficial(mount, config) {
+/** The `commands` of `@openai/chatkit`: search and select among the server's list. */
+function commandOptions(config, element) {
+  const listed = config.commands || [];
+  const asCommand = ({ id, label, description, icon, group }) => ({ id, label, description, icon, group });
+  return {
+    enabled: true,
+    onSearch: async (query) => {
+      const wanted = String(query || "").toLowerCase();
+      return listed
+        .filter((command) => `${command.label} ${command.description || ""}`.toLowerCase().includes(wanted))
+        .map(asCommand);
+    },
+    onSelect: async (command) => {
+      const chosen = listed.find((entry) => entry.id === command.id);
+      if (chosen?.assistant) {
+        // The panel's own assistant is "no tool" in the component's picker.
+        const panel = config.assistant || config.assistants?.[0]?.id;
+        await element.setComposerValue({ selectedToolId: chosen.assistant === panel ? null : chosen.assistant });
+      } else if (chosen?.prompt) {
+        await element.setComposerValue({ text: chosen.prompt });
+      }
+    },
+  };
+}
+
+/** The component's options, with the functions JSON cannot carry. */
+export function officialOptions(mount, config, element) {
   const options = structuredClone(config.options);
   // A panel made for one assistant sends it as the tool choice of every
   // message whose user picked no other tool.
@@ -46,11 +80,44 @@ function mountOfficial(mount, config) {
   if (options.theme?.colorScheme === "system") {
     options.theme.colorScheme = matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }
+  options.onClientTool = ({ name, params }) => requestClientTool(mount, { name, params });
+  if (config.entitiesUrl) {
+    const api = new ChatKitApi(config);
+    options.entities = {
+      ...options.entities,
+      onTagSearch: (query) => api.searchEntities(String(query || "")),
+      onClick: (entity) =>
+        mount.dispatchEvent(new CustomEvent("chatkit.entity.click", { bubbles: true, detail: { entity } })),
+    };
+  }
+  if (config.commands?.length) options.commands = commandOptions(config, element);
+  return options;
+}
+
+/**
+ * A thread that opens shows, in the composer's tool menu, the assistant its
+ * last message went to (as the built-in client's picker does).
+ */
+async function restoreToolChoice(element, config, threadId) {
+  const tools = config.options.composer?.tools || [];
+  if (!threadId || !tools.length) return;
+  try {
+    const page = await new ChatKitApi(config).request("items.list", { thread_id: threadId, order: "desc", limit: 20 });
+    const last = page.data.find((item) => item.type === "user_message");
+    const chosen = last?.inference_options?.tool_choice?.id;
+    await element.setComposerValue({ selectedToolId: tools.some((tool) => tool.id === chosen) ? chosen : null });
+  } catch {
+    // The menu keeps whatever it shows.
+  }
+}
+
+function mountOfficial(mount, config) {
   const element = document.createElement(ELEMENT);
   element.classList.add("ck-official");
   element.addEventListener("chatkit.thread.change", (event) => followUrl(config, event.detail?.threadId));
+  element.addEventListener("chatkit.thread.load.end", (event) => restoreToolChoice(element, config, event.detail?.threadId));
   mount.replaceChildren(element);
-  element.setOptions(options);
+  element.setOptions(officialOptions(mount, config, element));
   return element;
 }
 

@@ -31,6 +31,41 @@ export function safeUrl(url, { dataImages = false } = {}) {
   }
 }
 
+/**
+ * Whether an image at `url` may be loaded under a thread's
+ * `allowed_image_domains` (`domains`): any host while it is null; else the
+ * page's own origin (attachments, previews), data: and blob: images (made
+ * here), and hosts that are a listed domain or one of its subdomains.
+ */
+export function imageAllowed(url, domains) {
+  if (!Array.isArray(domains)) return true;
+  let parsed;
+  try {
+    parsed = new URL(url, location.href);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol === "data:" || parsed.protocol === "blob:") return true;
+  if (parsed.origin === location.origin) return true;
+  const host = parsed.hostname.toLowerCase().replace(/\.$/, "");
+  return domains.some((entry) => {
+    const domain = String(entry || "").trim().toLowerCase().replace(/^\*?\./, "").replace(/\.$/, "");
+    return domain && (host === domain || host.endsWith(`.${domain}`));
+  });
+}
+
+/** What stands in for an image that is not loaded: its description, no link, no request. */
+export function imagePlaceholder(alt, className = "") {
+  const text = String(alt || "").trim();
+  return h("span", {
+    className: `ck-image-blocked ${className}`.trim(),
+    role: "img",
+    ariaLabel: text ? `Image not shown: ${text}` : "Image not shown",
+    title: "Images from this address are not shown in this conversation",
+    text: text ? `Image not shown: ${text}` : "Image not shown",
+  });
+}
+
 /** "1.2 MB" for a byte count. */
 export function formatBytes(bytes) {
   if (!Number.isFinite(bytes) || bytes < 0) return "";

@@ -5,7 +5,12 @@
 // `<img onerror>` in a reply is shown as the characters it is. Links keep
 // only absolute http(s) URLs. Supported: paragraphs and line breaks,
 // headings, **bold**, *italic*, `code`, fenced code blocks, bullet and
-// numbered lists, block quotes, [links](https://…) and bare https:// URLs.
+// numbered lists, block quotes, [links](https://…), bare https:// URLs and
+// ![images](https://…). An image is loaded only when `imageAllowed(url)`
+// says so (the thread's allowed_image_domains); otherwise a placeholder
+// with its alt text stands in, and nothing is requested.
+
+import { imagePlaceholder } from "./dom.js";
 
 const FENCE = /^\s*(```|~~~)(.*)$/;
 const HEADING = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
@@ -41,8 +46,22 @@ function link(href, parent) {
   return a;
 }
 
+function image(alt, raw, parent, options) {
+  const href = safeHref(raw);
+  if (!href || (options.imageAllowed && !options.imageAllowed(href))) {
+    parent.append(imagePlaceholder(alt, "ck-md-image"));
+    return;
+  }
+  const img = el("img", "ck-md-image");
+  img.src = href;
+  img.alt = alt;
+  img.loading = "lazy";
+  img.referrerPolicy = "no-referrer";
+  parent.append(img);
+}
+
 /** Append inline Markdown `text` to `parent` as nodes. */
-export function renderInline(text, parent) {
+export function renderInline(text, parent, options = {}) {
   let buffer = "";
   const flush = () => {
     if (buffer) parent.append(document.createTextNode(buffer));
@@ -78,7 +97,7 @@ export function renderInline(text, parent) {
       if (end > i + 2 && bounded) {
         flush();
         const strong = el("strong");
-        renderInline(text.slice(i + 2, end), strong);
+        renderInline(text.slice(i + 2, end), strong, options);
         parent.append(strong);
         i = end + 2;
         continue;
@@ -92,7 +111,7 @@ export function renderInline(text, parent) {
       if (opens && closes) {
         flush();
         const em = el("em");
-        renderInline(text.slice(i + 1, end), em);
+        renderInline(text.slice(i + 1, end), em, options);
         parent.append(em);
         i = end + 1;
         continue;
@@ -103,9 +122,18 @@ export function renderInline(text, parent) {
       if (end > i + 2) {
         flush();
         const del = el("del");
-        renderInline(text.slice(i + 2, end), del);
+        renderInline(text.slice(i + 2, end), del, options);
         parent.append(del);
         i = end + 2;
+        continue;
+      }
+    }
+    if (ch === "!" && text[i + 1] === "[") {
+      const match = /^!\[([^\]\n]*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))+)>?(?:\s+"[^"]*")?\s*\)/.exec(rest);
+      if (match) {
+        flush();
+        image(match[1], match[2], parent, options);
+        i += match[0].length;
         continue;
       }
     }
@@ -116,10 +144,10 @@ export function renderInline(text, parent) {
         flush();
         const href = safeHref(match[2]);
         if (href) {
-          renderInline(match[1], link(href, parent));
+          renderInline(match[1], link(href, parent), options);
         } else {
           // A link to anything but http(s) (javascript:, data:…) keeps only its text.
-          renderInline(match[1], parent);
+          renderInline(match[1], parent, options);
         }
         i += match[0].length;
         continue;
@@ -155,15 +183,15 @@ function isBlockStart(line) {
   );
 }
 
-function renderLines(lines, parent) {
+function renderLines(lines, parent, options) {
   lines.forEach((line, index) => {
     if (index) parent.append(el("br"));
-    renderInline(line.trim(), parent);
+    renderInline(line.trim(), parent, options);
   });
 }
 
 /** Append block-level Markdown `text` to `parent`. */
-function renderBlocks(text, parent) {
+function renderBlocks(text, parent, options) {
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
   let i = 0;
   while (i < lines.length) {
@@ -191,7 +219,7 @@ function renderBlocks(text, parent) {
     if (heading) {
       // Replies sit inside a page: their top heading is a small one.
       const node = el(`h${Math.min(heading[1].length + 2, 6)}`);
-      renderInline(heading[2], node);
+      renderInline(heading[2], node, options);
       parent.append(node);
       i += 1;
       continue;
@@ -205,7 +233,7 @@ function renderBlocks(text, parent) {
       const inner = [];
       while (i < lines.length && QUOTE.test(lines[i])) inner.push(QUOTE.exec(lines[i++])[1]);
       const quote = el("blockquote");
-      renderBlocks(inner.join("\n"), quote);
+      renderBlocks(inner.join("\n"), quote, options);
       parent.append(quote);
       continue;
     }
@@ -222,7 +250,7 @@ function renderBlocks(text, parent) {
           itemLines.push(lines[i++]);
         }
         const item = el("li");
-        renderLines(itemLines, item);
+        renderLines(itemLines, item, options);
         list.append(item);
       }
       parent.append(list);
@@ -233,14 +261,17 @@ function renderBlocks(text, parent) {
       paragraph.push(lines[i++]);
     }
     const p = el("p");
-    renderLines(paragraph, p);
+    renderLines(paragraph, p, options);
     parent.append(p);
   }
 }
 
-/** A fragment holding `text` rendered as Markdown. */
-export function renderMarkdown(text) {
+/**
+ * A fragment holding `text` rendered as Markdown. `options.imageAllowed(url)`
+ * decides which images load (all, when absent).
+ */
+export function renderMarkdown(text, options = {}) {
   const fragment = document.createDocumentFragment();
-  renderBlocks(String(text ?? ""), fragment);
+  renderBlocks(String(text ?? ""), fragment, options);
   return fragment;
 }

@@ -7,9 +7,10 @@
 // own CSS strings. Component types this client does not know show their
 // text rather than nothing. Controls with an action call
 // `onAction(action, control)`; controls inside a Form add its values to the
-// action's payload.
+// action's payload. Images load only where `imageAllowed(url)` says so (the
+// thread's allowed_image_domains); elsewhere their alt text stands in.
 
-import { h, safeUrl } from "./dom.js";
+import { h, imagePlaceholder, safeUrl } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 const CONTAINERS = new Set(["Card", "ListView", "ListViewItem", "Box", "Row", "Col", "Form", "Basic", "Transition"]);
@@ -76,9 +77,10 @@ function formValues(form) {
 
 /**
  * Render `widget` (a widget item's root component).
- * `onAction(action, control)` runs a control's action.
+ * `onAction(action, control)` runs a control's action; `imageAllowed(url)`
+ * decides which images load (all, when absent).
  */
-export function renderWidget(widget, { onAction = () => {} } = {}) {
+export function renderWidget(widget, { onAction = () => {}, imageAllowed = () => true } = {}) {
   const dispatch = (action, control) => {
     if (!action || typeof action.type !== "string") return;
     const form = control.closest("form.ck-w-form");
@@ -184,7 +186,7 @@ export function renderWidget(widget, { onAction = () => {} } = {}) {
         tokens(node, component, ["color", "weight", "size", "textAlign"]);
         return node;
       case "Markdown":
-        return h("div", { className: "ck-w-markdown ck-markdown" }, renderMarkdown(String(component.value ?? "")));
+        return h("div", { className: "ck-w-markdown ck-markdown" }, renderMarkdown(String(component.value ?? ""), { imageAllowed }));
       case "Badge":
         node = h("span", { className: "ck-w-badge", text: String(component.label ?? "") });
         tokens(node, component, ["color", "variant", "size", "pill"]);
@@ -272,7 +274,8 @@ export function renderWidget(widget, { onAction = () => {} } = {}) {
         return h("div", { className: "ck-w-spacer", ariaHidden: "true" });
       case "Image":
         if (!safeUrl(component.src, { dataImages: true })) return null;
-        return h("img", { className: "ck-w-image", src: component.src, alt: component.alt || "", loading: "lazy" });
+        if (!imageAllowed(component.src)) return imagePlaceholder(component.alt, "ck-w-image");
+        return h("img", { className: "ck-w-image", src: component.src, alt: component.alt || "", loading: "lazy", referrerPolicy: "no-referrer" });
       case "Icon":
         return null; // decoration only
       default: {

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from chatkit_app.providers import Provider, current_provider
+from chatkit_app.responders.providers import Provider, current_provider
 
 # Seconds to wait for the provider: a check should answer quickly even when
 # the configured request timeout is a minute.
@@ -49,6 +49,7 @@ class Command(BaseCommand):
             ("migrations", check_migrations),
             ("settings", lambda: check_settings(self.warn)),
             ("provider", lambda: check_provider(reach=not skip_provider, warn=self.warn)),
+            ("replies", check_replies),
         ]
         problems = []
         for name, check in results:
@@ -77,6 +78,21 @@ def check_database() -> str:
     elapsed = (time.perf_counter() - started) * 1000
     version = ".".join(str(part) for part in connection.get_database_version())
     return f"{connection.display_name} {version} answered in {elapsed:.0f} ms"
+
+
+def check_replies() -> str:
+    """Replies left running by a server process that died are marked
+    interrupted (chatkit_app/runs/), so no thread shows one pending for good."""
+    from chatkit_app.models import ReplyRun
+    from chatkit_app.runs.services import runs_recover
+
+    try:
+        recovered = runs_recover()
+        running = ReplyRun.objects.filter(status=ReplyRun.Status.RUNNING).count()
+    except DatabaseError as error:
+        raise Problem(f"cannot read the running replies: {error}") from None
+    found = f"; marked {recovered} of a stopped process interrupted" if recovered else ""
+    return f"{running} being written{found}"
 
 
 def check_migrations() -> str:

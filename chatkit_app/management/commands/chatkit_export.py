@@ -1,10 +1,13 @@
-"""``manage.py chatkit_export``: conversations as JSON lines or Markdown, streamed."""
+"""``manage.py chatkit_export``: conversations as JSON lines, Markdown or
+chat-format JSON lines (``openai-jsonl``, for evaluation or fine-tuning),
+streamed."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
 from datetime import datetime, time
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,14 +15,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from chatkit_app import selectors
+from chatkit_app.archive.chat_format import chat_json_line
+from chatkit_app.archive.export import conversation_export, conversations_for_export
+from chatkit_app.archive.markdown import conversation_markdown
+from chatkit_app.archive.records import record_json_line
 from chatkit_app.management.progress import Progress
-from chatkit_app.transcript import conversation_markdown, record_json_line
 
 RENDERERS = {
     "jsonl": record_json_line,
     "md": lambda record: conversation_markdown(record) + "\n",
+    "openai-jsonl": chat_json_line,
 }
+FEEDBACK = {"up": "positive", "down": "negative"}
 
 
 def parse_since(value: str) -> datetime:
@@ -39,7 +46,9 @@ class Command(BaseCommand):
     help = (
         "Write conversations (all, one user's, or those active since a date) as JSON lines, "
         "one self-contained conversation per line that chatkit_import reads back exactly, "
-        "or as Markdown for people. Streams: memory holds one batch of conversations and "
+        'or as Markdown for people, or as chat-format JSON lines ({"messages": [...]}) for '
+        "evaluation or fine-tuning (--format openai-jsonl, with --use-corrections for the "
+        "staff's corrected answers). Streams: memory holds one batch of conversations and "
         "one conversation's items, whatever the size of the database."
     )
 
@@ -51,7 +60,25 @@ class Command(BaseCommand):
             help="Only conversations active since DATE (YYYY-MM-DD, or ISO 8601 date and time).",
         )
         parser.add_argument(
+            "--label",
+            metavar="LABEL",
+            help="Only conversations with an answer staff annotated with LABEL.",
+        )
+        parser.add_argument(
+            "--feedback",
+            choices=sorted(FEEDBACK),
+            help="Only conversations with a thumbs up (up) or down (down) on an item.",
+        )
+        parser.add_argument(
+            "--flagged", action="store_true", help="Only conversations flagged for review."
+        )
+        parser.add_argument(
             "--format", choices=sorted(RENDERERS), default="jsonl", help="Default: jsonl."
+        )
+        parser.add_argument(
+            "--use-corrections",
+            action="store_true",
+            help="openai-jsonl: put the staff's corrected answer in place of the original.",
         )
         parser.add_argument(
             "--output", metavar="FILE", help="Write to FILE instead of standard output."
@@ -78,8 +105,20 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
 
-        queryset = selectors.conversations_for_export(username=username, since=since)
+        if options["use_corrections"] and options["format"] != "openai-jsonl":
+            raise CommandError("--use-corrections goes with --format openai-jsonl.")
+
+        queryset = conversations_for_export(
+            username=username,
+            since=since,
+            label=options["label"],
+            feedback=FEEDBACK.get(options["feedback"] or ""),
+            flagged=options["flagged"],
+        )
         render = RENDERERS[options["format"]]
+        if options["use_corrections"]:
+            render = partial(chat_json_line, use_corrections=True)
+
         output = options["output"]
         try:
             target = open(output, "w", encoding="utf-8") if output else nullcontext(None)  # noqa: SIM115
@@ -88,9 +127,7 @@ class Command(BaseCommand):
         with target as file, Progress(self.stderr, total=queryset.count(), label="Exported") as p:
             # Not self.stdout: Django's wrapper would add a newline per write.
             stream = file or getattr(self.stdout, "_out", sys.stdout)
-            for record in selectors.conversation_export(
-                queryset=queryset, batch_size=options["batch_size"]
-            ):
+            for record in conversation_export(queryset=queryset, batch_size=options["batch_size"]):
                 stream.write(render(record))
                 p.update()
         where = f" to {output}" if output else ""

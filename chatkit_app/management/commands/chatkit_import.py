@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatkit_app import services
+from chatkit_app.archive.importer import ImportRecordError, conversation_import
 from chatkit_app.management.progress import Progress
 
 # Errors listed in full before the rest are only counted.
@@ -47,13 +47,13 @@ class Command(BaseCommand):
                     continue
                 try:
                     record = json.loads(line)
-                    if services.conversation_import(record=record):
+                    if conversation_import(record=record):
                         imported += 1
                     else:
                         skipped += 1
                 except json.JSONDecodeError as error:
                     errors.append(f"line {number}: not JSON ({error.msg}).")
-                except services.ImportRecordError as error:
+                except ImportRecordError as error:
                     errors.append(f"line {number}: {error}.")
         self.stdout.write(f"Imported {imported} conversations; skipped {skipped} already present.")
         for message in errors[:MAX_ERRORS_SHOWN]:

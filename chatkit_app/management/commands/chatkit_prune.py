@@ -59,6 +59,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from chatkit_app.runs.services import runs_recover
+
+        # Replies a dead server process left running: kept, marked interrupted.
+        recovered = runs_recover()
+        if recovered:
+            self.stdout.write(
+                f"Marked {recovered} reply(s) of a stopped server process interrupted."
+            )
         if options["orphans"]:
             self.prune_orphans(options)
             return

@@ -1,5 +1,5 @@
 """``manage.py chatkit_stats``: conversations, messages, active users, tokens by
-model and day, and what each user costs."""
+model and day, what each user costs, and the users closest to a usage limit."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ from django.utils import timezone
 
 from chatkit_app import selectors
 from chatkit_app.conf import chatkit_settings
+from chatkit_app.limits.selectors import users_near_limits
+from chatkit_app.models import UsageCounter
+
+KIND_LABELS = dict(UsageCounter.Kind.choices)
 
 
 class Command(BaseCommand):
     help = (
         "Print totals (conversations by status, thread items, users with conversations) and, "
         "for the last --days days, active conversations and users and the tokens each model "
-        "used per day, and tokens and cost per user (prices from CHATKIT_MODEL_PRICES). "
+        "used per day, tokens and cost per user (prices from CHATKIT_MODEL_PRICES), and "
+        "the users closest to a usage limit, with their use of each in its current period. "
         "--json prints the same as one JSON object for scripts."
     )
 
@@ -39,6 +44,7 @@ class Command(BaseCommand):
         stats["users_by_cost"] = selectors.usage_by_user(
             since=since, prices=chatkit_settings.MODEL_PRICES
         )
+        stats["users_near_limits"] = users_near_limits(top=options["top"])
         if options["json"]:
             self.stdout.write(json.dumps({**stats, "days": days}, default=str, indent=2))
             return
@@ -58,9 +64,29 @@ class Command(BaseCommand):
         rows = stats["tokens_by_day"]
         if not rows:
             self.stdout.write(f"Tokens: no model calls {window}")
+        else:
+            self.write_tokens_by_day(rows, window)
+            self.write_users_by_cost(stats["users_by_cost"], window, options["top"])
+        self.write_users_near_limits(stats["users_near_limits"])
+
+    def write_users_near_limits(self, users: list[dict[str, Any]]) -> None:
+        if not users:
+            self.stdout.write("Usage limits: nobody has used any of a limit this period")
             return
-        self.write_tokens_by_day(rows, window)
-        self.write_users_by_cost(stats["users_by_cost"], window, options["top"])
+        self.stdout.write("Usage against limits (this minute, day and month; UTC):")
+        table = [("user", "limit", "used", "of", "share")]
+        for user in users:
+            for line in user["usage"]:
+                table.append(
+                    (
+                        user["user"],
+                        KIND_LABELS[line["kind"]],
+                        line["used"],
+                        line["limit"],
+                        f"{line['share']:.0%}",
+                    )
+                )
+        self.write_table(table, left=2)
 
     def write_users_by_cost(self, users: list[dict[str, Any]], window: str, top: int) -> None:
         self.stdout.write(f"Cost by user ({window}; CHATKIT_MODEL_PRICES per million tokens):")

@@ -1,5 +1,5 @@
 // The admin's live "recent activity" page: conversations started, model
-// provider errors and feedback, newest first.
+// provider errors, feedback and conversations flagged for review, newest first.
 //
 // Every entry has a stable key, so an entry replayed after a reconnect
 // (the page resumes from the newest time it saw) is shown once.
@@ -25,10 +25,17 @@ function describe(event) {
         `Model provider error for ${event.user}`,
         `: ${event.error} (${[event.provider, event.model, event.purpose].filter(Boolean).join(", ")})`,
       ];
+    case "handoff.requested":
+      return [`${event.user} asked for a person`, event.reason ? `: ${event.reason}` : ""];
     case "feedback":
       return [
         `${event.user} gave ${event.feedback === "positive" ? "👍" : "👎"} ${event.feedback} feedback`,
         "",
+      ];
+    case "conversation.flagged":
+      return [
+        `${event.user || "Staff"} flagged a conversation for review`,
+        [event.title, event.reason].filter(Boolean).map((text) => `: ${text}`).join(""),
       ];
     default:
       return [event.kind, ""];

@@ -2,7 +2,9 @@
 //
 // Everything a user or a model wrote goes in as text nodes (textContent),
 // never as markup: a message that contains "<script>" shows those
-// characters. Links are made only from http(s) URLs.
+// characters. Links are made only from http(s) URLs: the server's item
+// `view` carries no other (chatkit_app/transcript.py `safe_url`, the one
+// rule for every renderer), and `safeHref` refuses any other here too.
 
 /** `el("p", {class: "x", text: "hi"}, child, ...)` */
 export function el(tag, options = {}, ...children) {
@@ -86,7 +88,7 @@ export function itemBody(view) {
 
 /** A new <li> for an item; `update` fills it. */
 export function itemElement(itemId, view) {
-  const role = ROLES[view.type] || "assistant";
+  const role = view.person ? "person" : ROLES[view.type] || "assistant";
   const node = el("li", {
     class: `ck-live-item ck-role-${role}${view.hidden ? " ck-live-hidden" : ""}`,
     attrs: { "data-item-id": itemId },

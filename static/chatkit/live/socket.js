@@ -3,8 +3,10 @@
 // Each (re)connection asks the page where it stopped (`position()` returns
 // query parameters such as {after: 12}), so the server sends what was
 // missed before live events. Close codes 4400-4499 are the server saying
-// "never": not signed in, not allowed, no such conversation. The socket
-// then stops and the page says why instead of retrying forever.
+// "never": not signed in, not allowed, no such conversation, whether at
+// connecting or later (the server re-checks an open socket's watcher and
+// closes it with 4401 or 4403 once they signed out or lost the right). The
+// socket then stops and the page says why instead of retrying forever.
 
 const REFUSALS = {
   4400: "The server did not understand where to resume from.",

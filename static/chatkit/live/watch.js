@@ -1,11 +1,12 @@
 // The admin's "watch live" page for one conversation.
 //
-// Items arrive over the socket (consumers.ConversationConsumer): first the
+// Items arrive over the socket (live.consumers.ConversationConsumer): first the
 // latest ones, then each new or changed item as it is saved, and replies
 // word by word while they are written ("item.started", "item.delta").
 // After a lost connection the page reconnects with the last sequence it
 // saw and the server sends exactly what it missed.
 
+import { setUpHandoff } from "./handoff.js";
 import { el, itemElement, updateItem } from "./render.js";
 import { LiveSocket, showState } from "./socket.js";
 
@@ -15,6 +16,7 @@ const status = root.querySelector(".ck-live-status");
 const list = root.querySelector(".ck-live-items");
 const empty = root.querySelector(".ck-live-empty");
 const earlier = root.querySelector(".ck-live-earlier");
+const showHandoff = setUpHandoff(root);
 
 // item id -> {node, sequence, parts: [{text, end} of each content part]}
 const items = new Map();
@@ -164,6 +166,9 @@ function onEvent(event) {
       break;
     case "stream.ended":
       onStreamEnded(event);
+      break;
+    case "handoff":
+      showHandoff(event);
       break;
   }
 }

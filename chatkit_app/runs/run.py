@@ -1,0 +1,319 @@
+"""
+``Run``: one reply's stream, consumed by a task the server owns rather than
+by the HTTP request that asked for it.
+
+The request that started the run is its first reader; the threads'
+``/stream`` endpoint adds more (a reloaded page). A reader takes the
+chunks written so far, then waits for more. While the first reader is
+attached the run goes no faster than it reads (so a client that hangs up
+stops the reply where it saw it stop, as before runs existed); once it has
+gone, the run writes on alone.
+
+Stopping must reach the SDK: its ``_process_events`` keeps the partial
+reply only when a ``CancelledError`` arrives inside it. So every chunk is
+pulled by a task of its own (all in one ``contextvars`` context, as one
+task would), and a stop cancels that task while the SDK is awaiting (the
+model, the database), never the run's own loop, whose cancellation between
+chunks would close the stream without the SDK noticing.
+
+Each run has a one-thread executor for its ORM calls (asgiref's
+``ThreadSensitiveContext``), since it outlives the request whose executor
+it would otherwise inherit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+
+from ..conf import chatkit_settings
+from ..context import RequestContext
+from ..db import db_call
+from ..models import ReplyRun
+from ..server import STOPPED_REPLY_WAIT_SECONDS
+from . import mirror
+from . import services as run_services
+from .progress import ReplyProgress
+
+logger = logging.getLogger(__name__)
+
+#: Runs of this process, by id: asyncio keeps only weak references to tasks.
+local_runs: dict[str, Run] = {}
+
+
+class Run:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        context: RequestContext,
+        stream: AsyncGenerator[bytes, None],
+        progress: ReplyProgress,
+        first: bytes,
+    ) -> None:
+        self.id = run_id
+        self.context = context
+        self.thread_id: str = progress.thread_id or ""
+        self.progress = progress
+        self.chunks: list[bytes] = [first]
+        self.done = False
+        self.status = ReplyRun.Status.RUNNING
+        self.stop_reason = ""
+        self.started = time.monotonic()
+        self._stream = stream
+        self._stop = asyncio.Event()
+        self._grown = asyncio.Event()  # replaced at each new chunk
+        # The first reader (the request): None once it has gone.
+        self._primary_at: int | None = 0
+        self._primary_moved = asyncio.Event()
+        self._helpers: set[asyncio.Task[None]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    # --- control ----------------------------------------------------------
+
+    def start(self) -> None:
+        local_runs[self.id] = self
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"run {self.id}")
+
+    def stop(self, reason: str) -> None:
+        """Stop the reply (keeping what it wrote, marked interrupted)."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    async def wait(self, within: float | None = None) -> None:
+        """Until the run has ended (and saved what it had); never raises."""
+        if self.task is not None:
+            await asyncio.wait({self.task}, timeout=within)
+
+    def reader_gone(self, *, keep_going: bool) -> None:
+        """The first reader (the request) went away without asking to stop."""
+        self._primary_at = None
+        self._primary_moved.set()
+        if self.done:
+            return
+        if not keep_going:
+            self.stop("disconnect")
+            return
+        self._spawn(self._check_background_limit())
+
+    # --- reading ----------------------------------------------------------
+
+    async def wait_beyond(self, index: int) -> None:
+        """Until there are more than ``index`` chunks, or the run has ended."""
+        while len(self.chunks) <= index and not self.done:
+            await self._grown.wait()
+
+    async def read(self, start: int = 0, *, primary: bool = False) -> AsyncIterator[bytes]:
+        """The chunks from ``start`` on, as they come, until the run ends."""
+        index = start
+        while True:
+            while index < len(self.chunks):
+                chunk = self.chunks[index]
+                index += 1
+                if primary and self._primary_at is not None:
+                    self._primary_at = index
+                    self._primary_moved.set()
+                yield chunk
+            if self.done:
+                return
+            await self.wait_beyond(index)
+
+    # --- the task -----------------------------------------------------------
+
+    def _publish(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.progress.observe(chunk)
+        grown, self._grown = self._grown, asyncio.Event()
+        grown.set()
+
+    async def _run(self) -> None:
+        try:
+            if SyncToAsync.thread_sensitive_context.get(None) is None:
+                # Not a request of an ASGI server (Django's test client, a
+                # sync caller through async_to_sync): the caller's thread
+                # waits for the stream, and its ORM work belongs there (a
+                # test's transaction).
+                await self._supervised()
+                return
+            # A request's executor (and a sync middleware's thread, which
+            # the view inherits) ends with the request; the run has its own.
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkit-run")
+            try:
+                async with ThreadSensitiveContext(executor=executor):
+                    await self._supervised()
+            finally:
+                executor.shutdown(wait=False)
+        finally:
+            local_runs.pop(self.id, None)
+
+    async def _supervised(self) -> None:
+        self._spawn(self._beat())
+        if mirror.enabled():
+            self._spawn(mirror.mirror(self), name="mirror")
+        limit = float(chatkit_settings.MAX_RUN_SECONDS)
+        timer = (
+            asyncio.get_running_loop().call_later(limit, self.stop, "timeout")
+            if limit > 0
+            else None
+        )
+        status, reason = ReplyRun.Status.DONE, ""
+        try:
+            if await self._drive():
+                status, reason = ReplyRun.Status.STOPPED, self.stop_reason
+        except Exception:
+            logger.exception("Reply run %s failed", self.id)
+            reason = "error"
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.status = status
+            # Recorded before the readers end: a page that lists its threads
+            # once the stream ended sees this one answered.
+            try:
+                await _finish(self.id, status, reason)
+            except Exception:
+                logger.exception("Could not record the end of reply run %s", self.id)
+            self.done = True
+            self._grown.set()
+            for helper in list(self._helpers):
+                if helper.get_name() != "mirror":
+                    helper.cancel()
+
+    async def _drive(self) -> bool:
+        """Pull the stream to its end; True if it was stopped."""
+        stream = self._stream
+        pull: asyncio.Future[bytes] | None = None
+        # One context for every pull: the SDK sets context variables inside
+        # the stream and resets them chunks later (a task of its own each
+        # would make that a ValueError).
+        pulls_context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                pull = loop.create_task(_next(stream), context=pulls_context)
+                if self._stop.is_set():
+                    await asyncio.sleep(0)  # a pull is only cancelled once inside the SDK
+                else:
+                    await _first_of(pull, self._stop)
+                if not pull.done():
+                    # The stop came while the SDK awaited something: it keeps
+                    # the partial reply and the note, then re-raises.
+                    pull.cancel()
+                    await asyncio.wait({pull}, timeout=STOPPED_REPLY_WAIT_SECONDS + 5)
+                    _retrieve(pull)
+                    return True
+                try:
+                    chunk = pull.result()
+                except StopAsyncIteration:
+                    return False
+                except asyncio.CancelledError:
+                    return True
+                self._publish(chunk)
+                await self._keep_pace()
+        except asyncio.CancelledError:
+            # The run itself cancelled (the process is shutting down): stop
+            # the reply so the SDK saves what it had.
+            if pull is not None and not pull.done():
+                pull.cancel()
+                await asyncio.wait({pull}, timeout=STOPPED_REPLY_WAIT_SECONDS)
+            raise
+        finally:
+            with contextlib.suppress(BaseException):
+                await stream.aclose()
+
+    async def _keep_pace(self) -> None:
+        """Wait while the first reader has not taken what was written."""
+        while (
+            self._primary_at is not None
+            and self._primary_at < len(self.chunks)
+            and not self._stop.is_set()
+        ):
+            self._primary_moved.clear()
+            await _first_of(self._primary_moved.wait(), self._stop)
+
+    async def _beat(self) -> None:
+        interval = float(chatkit_settings.RUN_HEARTBEAT_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await _write_beat(self.id, self.progress.partial()):
+                    self.stop("stop")
+            except Exception:
+                logger.warning("Could not write the heartbeat of reply run %s", self.id)
+
+    async def _check_background_limit(self) -> None:
+        try:
+            allowed = await _detach(self.id, self.context)
+        except Exception:
+            logger.exception("Could not count the background runs of %s", self.id)
+            allowed = True
+        if not allowed:
+            self.stop("limit")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str = "helper") -> None:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a finished pull's outcome as seen (asyncio logs unseen ones)."""
+    if task.done() and not task.cancelled():
+        task.exception()
+
+
+async def _next(stream: AsyncGenerator[bytes, None]) -> bytes:
+    return await anext(stream)
+
+
+async def _first_of(awaitable: Awaitable[Any], event: asyncio.Event) -> None:
+    """Until ``awaitable`` is done or ``event`` is set (``awaitable`` goes on)."""
+    task = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not isinstance(awaitable, asyncio.Future) and not task.done():
+            task.cancel()
+
+
+@db_call
+def _write_beat(run_id: str, partial: list[dict]) -> bool:
+    return run_services.run_beat(run_id=run_id, partial=partial)
+
+
+@db_call
+def _detach(run_id: str, context: RequestContext) -> bool:
+    return run_services.run_detach(run_id=run_id, owner=context.user)
+
+
+@db_call
+def _finish(run_id: str, status: str, reason: str) -> None:
+    run_services.run_finish(run_id=run_id, status=status, reason=reason)
+
+
+def local_run_for(thread_id: str, user_pk: object) -> Run | None:
+    """This process's running reply in ``thread_id`` for that user, if any."""
+    for run in reversed(list(local_runs.values())):
+        if run.thread_id == thread_id and run.context.user.pk == user_pk and not run.done:
+            return run
+    return None
+
+
+def stop_local(run_id: str) -> bool:
+    run = local_runs.get(run_id)
+    if run is None or run.done:
+        return False
+    run.stop("stop")
+    return True

@@ -1,0 +1,98 @@
+"""Replies seen across server processes: two daphne processes sharing a
+Redis server and the database. A reply written by one is followed, and
+stopped, through the other."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from chatkit_app.models import Message, ReplyRun
+from chatkit_app.server import CANCELLED_NOTE
+from chatkit_app.tokens import token_create
+
+from .chatkit_client import create_thread, hang_up_after, streamed_text
+from .conftest import fake_provider_env
+from .live_daphne import LiveDaphne, start_daphne, wait_until
+from .redis_server import redis_server as redis_server
+from .test_runs import CONTINUE, Streamer, note_of, reply_of, words
+
+# Two servers start under the first test: more than the default 120 s on a busy machine.
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
+
+
+@pytest.fixture(scope="module")
+def servers(
+    redis_server, django_db_setup, django_db_blocker, fake_provider_server
+) -> Iterator[tuple[LiveDaphne, LiveDaphne]]:
+    env = {
+        **fake_provider_env(fake_provider_server, "responses"),
+        "CHATKIT_GENERATE_TITLES": "0",
+        "REDIS_URL": redis_server.url,
+    }
+    with start_daphne(env) as first, start_daphne(env) as second:
+        yield first, second
+
+
+@pytest.fixture
+def clients(servers, alice, fake_provider) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    _, raw = token_create(user=alice)
+    headers = {"Authorization": f"Bearer {raw}"}
+    with (
+        httpx.Client(base_url=servers[0].url, headers=headers, timeout=30) as first,
+        httpx.Client(base_url=servers[1].url, headers=headers, timeout=30) as second,
+    ):
+        yield first, second
+
+
+def test_a_reply_written_by_one_process_is_followed_through_the_other(clients, fake_provider):
+    first, second = clients
+    text = words(60)
+    fake_provider.reply(text, chunk_delay=0.05)
+    first.headers.update(CONTINUE)
+    thread_id = hang_up_after(first, create_thread("Tell me a story"), updates=10)
+
+    started = time.monotonic()
+    watched = Streamer(second, "GET", f"/chatkit/threads/{thread_id}/stream")
+    watched.start()
+    watched.finished()
+    assert watched.status == 200
+    assert streamed_text(watched.events) == text, "from the first word to the last"
+    assert time.monotonic() - started > 0.5, "the rest arrived live"
+    assert reply_of(thread_id).text == text
+    assert ReplyRun.objects.get(conversation_id=thread_id).process.endswith(f":{first_pid(first)}")
+
+
+def first_pid(client: httpx.Client) -> int:
+    for server_url, pid in _pids.items():
+        if str(client.base_url).rstrip("/") == server_url:
+            return pid
+    raise AssertionError("unknown server")
+
+
+_pids: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def pids(servers) -> None:
+    _pids.update({server.url: server.process.pid for server in servers})
+
+
+def test_a_reply_written_by_one_process_is_stopped_through_the_other(clients, fake_provider):
+    first, second = clients
+    text = words(80)
+    fake_provider.reply(text, chunk_delay=0.05)
+    first.headers.update(CONTINUE)
+    thread_id = hang_up_after(first, create_thread("Tell me a story"), updates=5)
+    wait_until(lambda: Message.objects.filter(conversation_id=thread_id, role="user").exists())
+
+    stopped = second.post(f"/chatkit/threads/{thread_id}/stop")
+    assert (stopped.status_code, stopped.json()) == (200, {"stopped": True})
+    reply = Message.objects.get(conversation_id=thread_id, role="assistant")
+    assert reply.interrupted is True
+    assert 3 <= len(reply.text.split()) < 80
+    assert note_of(thread_id) == CANCELLED_NOTE
+    assert ReplyRun.objects.get(conversation_id=thread_id).reason == "stop"

@@ -1,0 +1,110 @@
+"""
+The production server: uvicorn (httptools, uvloop), one worker process per core.
+
+``scripts/serve`` runs ``python -m chatsite.serve``; any argument is handed to
+uvicorn and wins over the defaults here (``scripts/serve --port 8001``).
+``manage.py runserver`` (daphne, autoreload) stays the development server.
+
+Chosen over daphne by the figures in README ("Against the SDK's own
+server"), and because uvicorn hands a request body to the application as it
+arrives: the limiter in ``chatkit_app/asgi_limits.py`` can then answer 413
+before an oversized body is read, where daphne first writes all of it to a
+temporary file. Workers share nothing but PostgreSQL and Redis, so more than
+one needs ``REDIS_URL`` (the live updates' channel layer).
+
+The environment: ``WEB_CONCURRENCY`` (workers; default one per core the
+process may run on), ``HOST`` (default ``127.0.0.1``: behind a proxy) and
+``PORT`` (default ``8000``), and the site's own settings (``.env``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+APPLICATION = "chatsite.asgi:application"
+
+
+def default_workers() -> int:
+    # The cores this process may use (a container's CPU set), not the host's.
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def workers_from_environment(environ: dict[str, str]) -> int:
+    raw = environ.get("WEB_CONCURRENCY", "").strip()
+    if not raw:
+        return default_workers()
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise SystemExit(
+            f"WEB_CONCURRENCY must be a whole number of workers, 1 or more; got {raw!r}."
+        )
+    return workers
+
+
+def preflight(workers: int) -> None:
+    """Refuse to start a site that would misbehave, with the reason."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if workers > 1 and layer.endswith("InMemoryChannelLayer"):
+        # Each worker would have its own layer: a staff watch page would miss
+        # every reply another worker streams.
+        raise SystemExit(
+            f"{workers} workers need a shared channel layer: set REDIS_URL (or WEB_CONCURRENCY=1)."
+        )
+    from django.contrib.staticfiles.storage import ManifestStaticFilesStorage, staticfiles_storage
+
+    if isinstance(staticfiles_storage, ManifestStaticFilesStorage):
+        manifest = os.path.join(str(settings.STATIC_ROOT), staticfiles_storage.manifest_name)
+        if not os.path.exists(manifest):
+            raise SystemExit(
+                f"No {manifest}: run `manage.py collectstatic --noinput` first "
+                "(every page links the collected, hashed files)."
+            )
+
+
+def uvicorn_arguments(environ: dict[str, str], workers: int, extra: list[str]) -> list[str]:
+    return [
+        APPLICATION,
+        *("--host", environ.get("HOST", "127.0.0.1")),
+        *("--port", environ.get("PORT", "8000")),
+        *("--workers", str(workers)),
+        *("--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"),
+        # Django's ASGI handler speaks no lifespan protocol.
+        *("--lifespan", "off"),
+        # The site reads X-Forwarded-Proto (USE_X_FORWARDED_PROTO) and
+        # X-Forwarded-For (TRUSTED_PROXY_COUNT) itself; uvicorn rewriting the
+        # client's address as well would count the proxy twice.
+        "--no-proxy-headers",
+        "--no-server-header",
+        # A proxy's idle keep-alive connections outlive uvicorn's default 5 s.
+        *("--timeout-keep-alive", "30"),
+        # Last, so that they win over the defaults above.
+        *extra,
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    extra = list(sys.argv[1:] if argv is None else argv)
+    environ = dict(os.environ)
+    workers = workers_from_environment(environ)
+    if "--workers" in extra:
+        workers = int(extra[extra.index("--workers") + 1])
+    preflight(workers)
+    from uvicorn.main import main as uvicorn_main
+
+    uvicorn_main(uvicorn_arguments(environ, workers, extra))
+
+
+if __name__ == "__main__":
+    main()
