@@ -66,3 +66,35 @@ def test_a_page_reloaded_half_way_sees_the_rest_of_the_reply_arrive(
     # Settled into the stored state: one reply, with its actions.
     expect(page.locator(".ck-item--assistant_message")).to_have_count(1)
     expect(page.locator(".ck-item--assistant_message .ck-actions")).to_be_visible()
+
+
+def test_a_reply_that_ends_while_the_page_reopens_the_thread_is_shown_as_stored(
+    server, open_page, alice, fake_provider
+):
+    # The page reads the thread while the reply is being written, and asks
+    # to follow it only once it has ended (the server answers 204): the page
+    # must still show the finished reply, not the thread as it first read it.
+    text = " ".join(f"word{n}" for n in range(40))
+    fake_provider.reply(text, chunk_delay=0.05)
+    page = open_page(server, user=alice)
+    chat_ready(page)
+    send(page, "Tell me a story that ends while I reload")
+    page.wait_for_function(f"() => document.querySelector('{STREAMING}')?.textContent.length > 20")
+    expect(page).to_have_url(re.compile(r"/threads/thr_[0-9a-f]+$"))
+    thread_id = page.url.rsplit("/", 1)[1]
+
+    def after_the_run(route):
+        wait_until(
+            lambda: ReplyRun.objects.filter(conversation_id=thread_id, status="done").exists(),
+            timeout=30,
+        )
+        route.continue_()
+
+    page.route(f"**/chatkit/threads/{thread_id}/stream", after_the_run)
+    page.reload()
+    chat_ready(page)
+    bubble = page.locator(".ck-item--assistant_message .ck-bubble")
+    expect(bubble).to_have_text(text, timeout=30_000)
+    expect(page.locator(".ck-item--assistant_message")).to_have_count(1)
+    expect(page.locator(".ck-send")).to_be_visible()
+    expect(page.locator(".ck-thread-answering")).to_have_count(0)

@@ -214,9 +214,12 @@ export const streamMethods = {
     if (threadId === this.threadId) this.viewStream = stream;
     this.root.dataset.following = "true";
     this.updateComposer();
-    let followed = false;
+    // Whether the thread should be read again once this ends: always, unless
+    // the follow was abandoned. A 204 means the reply ended after the page
+    // read the thread (which then lacked it): what is stored now has it.
+    let settle = false;
     try {
-      followed = await this.api.followReply(threadId, {
+      await this.api.followReply(threadId, {
         signal: stream.controller.signal,
         onEvent: (event) => {
           stream.accepted = true;
@@ -224,6 +227,7 @@ export const streamMethods = {
           if (event.type !== "thread.created") this.handleEvent(stream, event);
         },
       });
+      settle = true;
     } catch (error) {
       if (error.name !== "AbortError" && threadId === this.threadId) {
         this.showError(`Lost the reply being written. ${error.message}`, {
@@ -241,7 +245,7 @@ export const streamMethods = {
       this.updateComposer();
     }
     // Settle into what is stored (the finished reply, or the stopped one).
-    if (followed && threadId === this.threadId && !this.viewStream) {
+    if (settle && threadId === this.threadId && !this.viewStream) {
       await this.openThread(threadId, { push: false, follow: false });
     }
   },
