@@ -78,6 +78,10 @@ CANCELLED_NOTE = "The user cancelled the stream. Stop responding to the prior re
 #: How long a stopped stream waits for its reply to be saved before the
 #: request may end; the save itself goes on.
 STOPPED_REPLY_WAIT_SECONDS = 10.0
+#: ``RequestContext.extra`` key set once the SDK has handed a stopped reply
+#: to ``handle_stream_cancelled``: a run that stopped without it keeps what
+#: it wrote itself (``runs/run.py``).
+STOPPED_REPLY_KEPT = "chatkit_app.stopped_reply_kept"
 # Saves of stopped replies still running: asyncio keeps only weak references.
 _saves_in_flight: set[asyncio.Task[None]] = set()
 
@@ -327,6 +331,7 @@ class ChatSiteServer(ChatKitServer[RequestContext]):
             created_at=datetime.now(),
             content=CANCELLED_NOTE,
         )
+        context.extra[STOPPED_REPLY_KEPT] = True
         saving = asyncio.ensure_future(_save_stopped_reply(context, thread.id, partial, note))
         _saves_in_flight.add(saving)
         saving.add_done_callback(_saves_in_flight.discard)

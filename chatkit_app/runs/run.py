@@ -33,15 +33,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from chatkit.types import SDKHiddenContextItem
+from django.utils import timezone
 
+from .. import services as core_services
 from ..conf import chatkit_settings
 from ..context import RequestContext
 from ..db import db_call
+from ..ids import generate_id
 from ..models import ReplyRun
-from ..server import STOPPED_REPLY_WAIT_SECONDS
+from ..server import CANCELLED_NOTE, STOPPED_REPLY_KEPT, STOPPED_REPLY_WAIT_SECONDS
 from . import mirror
 from . import services as run_services
-from .progress import ReplyProgress
+from .progress import ReplyProgress, partial_items
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +179,8 @@ class Run:
         finally:
             if timer is not None:
                 timer.cancel()
+            if status == ReplyRun.Status.STOPPED and not self.context.extra.get(STOPPED_REPLY_KEPT):
+                await self._keep_what_was_written()
             self.status = status
             # Recorded before the readers end: a page that lists its threads
             # once the stream ended sees this one answered.
@@ -229,6 +235,20 @@ class Run:
         finally:
             with contextlib.suppress(BaseException):
                 await stream.aclose()
+
+    async def _keep_what_was_written(self) -> None:
+        """Keep the partial reply and the note when the SDK did not.
+
+        The SDK keeps them only when the cancellation reaches it inside its
+        stream; a stop that lands elsewhere (a layer of the responder that
+        turns the cancellation into an error, or ends quietly) would lose
+        what the user saw. What was published is what they saw: that is kept,
+        as recovery keeps a dead process's reply.
+        """
+        try:
+            await _keep_stopped(self.context, self.thread_id, self.progress.partial())
+        except Exception:
+            logger.exception("Could not keep the stopped reply of run %s", self.id)
 
     async def _keep_pace(self) -> None:
         """Wait while the first reader has not taken what was written."""
@@ -296,6 +316,22 @@ def _write_beat(run_id: str, partial: list[dict]) -> bool:
 @db_call
 def _detach(run_id: str, context: RequestContext) -> bool:
     return run_services.run_detach(run_id=run_id, owner=context.user)
+
+
+@db_call
+def _keep_stopped(context: RequestContext, thread_id: str, partial: list[dict]) -> None:
+    note = SDKHiddenContextItem(
+        id=generate_id("sdk_hidden_context"),
+        thread_id=thread_id,
+        created_at=timezone.now(),
+        content=CANCELLED_NOTE,
+    )
+    core_services.stopped_reply_keep(
+        owner=context.user,
+        conversation_id=thread_id,
+        partial=list(partial_items(partial)),
+        note=note,
+    )
 
 
 @db_call
