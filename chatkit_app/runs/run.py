@@ -10,11 +10,13 @@ stops the reply where it saw it stop, as before runs existed); once it has
 gone, the run writes on alone.
 
 Stopping must reach the SDK: its ``_process_events`` keeps the partial
-reply only when a ``CancelledError`` arrives inside it. So every chunk is
-pulled by a task of its own (all in one ``contextvars`` context, as one
-task would), and a stop cancels that task while the SDK is awaiting (the
-model, the database), never the run's own loop, whose cancellation between
-chunks would close the stream without the SDK noticing.
+reply only when a ``CancelledError`` arrives inside it. So the stream is
+pulled by one task of its own (one ``contextvars`` context for every
+chunk), and a stop cancels that task only while it is awaiting inside the
+stream (the model, the database), never between chunks, where a
+cancellation would close the stream without the SDK noticing: there the
+puller sees the stop itself and is cancelled at the stream's next await.
+Per chunk that costs no task, only the wake-ups of puller and reader.
 
 Each run has a one-thread executor for its ORM calls (asgiref's
 ``ThreadSensitiveContext``), since it outlives the request whose executor
@@ -28,7 +30,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -68,18 +70,24 @@ class Run:
         self.thread_id: str = progress.thread_id or ""
         self.progress = progress
         self.chunks: list[bytes] = [first]
+        self._observed = 1  # chunks read into ``progress`` (the caller read ``first``)
         self.done = False
         self.status = ReplyRun.Status.RUNNING
         self.stop_reason = ""
         self.started = time.monotonic()
         self._stream = stream
-        self._stop = asyncio.Event()
+        self.stopping = False
+        # Done once stopped: what ``_drive`` waits for beside the puller.
+        self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._grown = asyncio.Event()  # replaced at each new chunk
         # The first reader (the request): None once it has gone.
         self._primary_at: int | None = 0
         self._primary_moved = asyncio.Event()
         self._helpers: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
+        # The task that pulls the stream, and whether it is awaiting inside it.
+        self._puller: asyncio.Task[bool] | None = None
+        self._in_stream = False
 
     # --- control ----------------------------------------------------------
 
@@ -89,9 +97,13 @@ class Run:
 
     def stop(self, reason: str) -> None:
         """Stop the reply (keeping what it wrote, marked interrupted)."""
-        if not self._stop.is_set():
-            self.stop_reason = reason
-            self._stop.set()
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop_reason = reason
+        self._stopped.set_result(None)
+        self._primary_moved.set()  # a puller waiting for the reader goes on
+        self._interrupt()
 
     async def wait(self, within: float | None = None) -> None:
         """Until the run has ended (and saved what it had); never raises."""
@@ -135,9 +147,20 @@ class Run:
 
     def _publish(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
-        self.progress.observe(chunk)
         grown, self._grown = self._grown, asyncio.Event()
         grown.set()
+
+    def partial(self) -> list[dict[str, Any]]:
+        """The assistant messages in progress (``ReplyProgress.partial``).
+
+        The chunks are read into ``progress`` here, when a heartbeat needs
+        them, rather than parsed one by one as they are written: a reply
+        that ends between heartbeats is never parsed at all."""
+        chunks = self.chunks
+        for chunk in chunks[self._observed :]:
+            self.progress.observe(chunk)
+        self._observed = len(chunks)
+        return self.progress.partial()
 
     async def _run(self) -> None:
         try:
@@ -195,43 +218,72 @@ class Run:
                     helper.cancel()
 
     async def _drive(self) -> bool:
-        """Pull the stream to its end; True if it was stopped."""
-        stream = self._stream
-        pull: asyncio.Future[bytes] | None = None
-        # One context for every pull: the SDK sets context variables inside
-        # the stream and resets them chunks later (a task of its own each
-        # would make that a ValueError).
-        pulls_context = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
+        """Pull the stream to its end in one task of its own; True if it was
+        stopped.
+
+        The puller is the only task that enters the stream, so every chunk
+        is pulled in one ``contextvars`` context (the SDK sets context
+        variables inside the stream and resets them chunks later). A stop
+        cancels it only while it awaits inside the stream (``_interrupt``);
+        between chunks it sees the stop itself before pulling again."""
+        puller = asyncio.get_running_loop().create_task(
+            self._pull_all(), name=f"run {self.id} pull", context=contextvars.copy_context()
+        )
+        self._puller = puller
         try:
-            while True:
-                pull = loop.create_task(_next(stream), context=pulls_context)
-                if self._stop.is_set():
-                    await asyncio.sleep(0)  # a pull is only cancelled once inside the SDK
-                else:
-                    await _first_of(pull, self._stop)
-                if not pull.done():
-                    # The stop came while the SDK awaited something: it keeps
-                    # the partial reply and the note, then re-raises.
-                    pull.cancel()
-                    await asyncio.wait({pull}, timeout=STOPPED_REPLY_WAIT_SECONDS + 5)
-                    _retrieve(pull)
-                    return True
-                try:
-                    chunk = pull.result()
-                except StopAsyncIteration:
-                    return False
-                except asyncio.CancelledError:
-                    return True
-                self._publish(chunk)
-                await self._keep_pace()
+            await asyncio.wait({puller, self._stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not puller.done():
+                # The stop came while the SDK awaited something: it keeps
+                # the partial reply and the note, then re-raises.
+                await asyncio.wait({puller}, timeout=STOPPED_REPLY_WAIT_SECONDS + 5)
         except asyncio.CancelledError:
             # The run itself cancelled (the process is shutting down): stop
             # the reply so the SDK saves what it had.
-            if pull is not None and not pull.done():
-                pull.cancel()
-                await asyncio.wait({pull}, timeout=STOPPED_REPLY_WAIT_SECONDS)
+            if not puller.done():
+                puller.cancel()
+                await asyncio.wait({puller}, timeout=STOPPED_REPLY_WAIT_SECONDS)
+            _retrieve(puller)
             raise
+        if not puller.done() or (self.stopping and _failed(puller)):
+            return True
+        # A stream that ended by itself after a stop (a layer below the SDK
+        # turned the cancellation into an error event) with a message left
+        # unfinished was stopped all the same.
+        return puller.result() or (self.stopping and bool(self.partial()))
+
+    async def _pull_all(self) -> bool:
+        """The puller's loop (see ``_drive``)."""
+        stream = self._stream
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if self.stopping:
+                    # A pull is only cancelled once inside the SDK: at the
+                    # first await the stream makes.
+                    loop.call_soon(self._interrupt)
+                self._in_stream = True
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    return False
+                except asyncio.CancelledError:
+                    if not self.stopping:
+                        raise  # the run's own cancellation (see ``_drive``)
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+                    return True
+                finally:
+                    self._in_stream = False
+                self._publish(chunk)
+                # The run goes no faster than its first reader reads.
+                while (
+                    self._primary_at is not None
+                    and self._primary_at < len(self.chunks)
+                    and not self.stopping
+                ):
+                    self._primary_moved.clear()
+                    await self._primary_moved.wait()
         finally:
             with contextlib.suppress(BaseException):
                 await stream.aclose()
@@ -246,26 +298,25 @@ class Run:
         as recovery keeps a dead process's reply.
         """
         try:
-            await _keep_stopped(self.context, self.thread_id, self.progress.partial())
+            await _keep_stopped(self.context, self.thread_id, self.partial())
         except Exception:
             logger.exception("Could not keep the stopped reply of run %s", self.id)
 
-    async def _keep_pace(self) -> None:
-        """Wait while the first reader has not taken what was written."""
-        while (
-            self._primary_at is not None
-            and self._primary_at < len(self.chunks)
-            and not self._stop.is_set()
-        ):
-            self._primary_moved.clear()
-            await _first_of(self._primary_moved.wait(), self._stop)
+    def _interrupt(self) -> None:
+        """Cancel the puller if it is awaiting inside the stream (else it
+        sees the stop before its next pull, and comes back here)."""
+        puller = self._puller
+        # Once: the SDK keeps the partial reply while the cancellation it
+        # got unwinds, still inside the stream.
+        if self._in_stream and puller is not None and not puller.done() and not puller.cancelling():
+            puller.cancel()
 
     async def _beat(self) -> None:
         interval = float(chatkit_settings.RUN_HEARTBEAT_SECONDS)
         while True:
             await asyncio.sleep(interval)
             try:
-                if await _write_beat(self.id, self.progress.partial()):
+                if await _write_beat(self.id, self.partial()):
                     self.stop("stop")
             except Exception:
                 logger.warning("Could not write the heartbeat of reply run %s", self.id)
@@ -292,20 +343,9 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-async def _next(stream: AsyncGenerator[bytes, None]) -> bytes:
-    return await anext(stream)
-
-
-async def _first_of(awaitable: Awaitable[Any], event: asyncio.Event) -> None:
-    """Until ``awaitable`` is done or ``event`` is set (``awaitable`` goes on)."""
-    task = asyncio.ensure_future(awaitable)
-    stopping = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not isinstance(awaitable, asyncio.Future) and not task.done():
-            task.cancel()
+def _failed(task: asyncio.Future[Any]) -> bool:
+    """Whether a finished task was cancelled or raised (marking it seen)."""
+    return task.cancelled() or task.exception() is not None
 
 
 @db_call

@@ -43,6 +43,13 @@ def run_start(*, run_id: str, owner: AbstractBaseUser, conversation_id: str) -> 
 def run_beat(*, run_id: str, partial: list[dict]) -> bool:
     """Write the heartbeat and the text so far; whether someone asked
     (through the database) for the run to stop."""
+    beaten = ReplyRun.objects.filter(
+        pk=run_id, status=ReplyRun.Status.RUNNING, stop_requested=False
+    ).update(heartbeat_at=timezone.now(), partial=partial)
+    if beaten:
+        return False  # one statement per beat while nobody asks to stop
+    # Asked to stop, or no longer running (recovered as if its process had
+    # died): the heartbeat is written as before, only a stop request stops.
     ReplyRun.objects.filter(pk=run_id, status=ReplyRun.Status.RUNNING).update(
         heartbeat_at=timezone.now(), partial=partial
     )
