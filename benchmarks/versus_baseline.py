@@ -63,7 +63,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BENCH_DIR = BASE_DIR / "benchmarks"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-SERVERS = ("daphne", "uvicorn", "granian", "hypercorn")
+SERVERS = ("daphne", "uvicorn", "serve", "granian", "hypercorn")
 USERNAME = "bench"
 # Fast answers: 40 words at once. Slow ones: 30 words 0.1 s apart.
 FAST_QUESTION = "Answer with 40 words, 0 s apart"
@@ -211,6 +211,15 @@ def site_commands(kind: str, workers: int, port: int, fd: int | None) -> list[li
                 *(PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
                 *("--workers", str(workers), "--loop", "uvloop", "--http", "httptools"),
                 *("--lifespan", "off", "--no-access-log", "--proxy-headers"),
+            ]
+        ]
+    if kind == "serve":
+        # What scripts/serve starts (chatsite/serve.py): uvicorn, a listening
+        # socket per worker (SO_REUSEPORT).
+        return [
+            [
+                *(PYTHON, "-m", "chatsite.serve", "--host", "127.0.0.1", "--port", str(port)),
+                *("--workers", str(workers), "--no-access-log", "--proxy-headers"),
             ]
         ]
     if kind == "granian":
