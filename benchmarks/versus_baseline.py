@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +63,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BENCH_DIR = BASE_DIR / "benchmarks"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-SERVERS = ("daphne", "uvicorn", "granian", "hypercorn")
+SERVERS = ("daphne", "uvicorn", "serve", "granian", "hypercorn")
 USERNAME = "bench"
 # Fast answers: 40 words at once. Slow ones: 30 words 0.1 s apart.
 FAST_QUESTION = "Answer with 40 words, 0 s apart"
@@ -213,6 +213,15 @@ def site_commands(kind: str, workers: int, port: int, fd: int | None) -> list[li
                 *("--lifespan", "off", "--no-access-log", "--proxy-headers"),
             ]
         ]
+    if kind == "serve":
+        # What scripts/serve starts (chatsite/serve.py): uvicorn, a listening
+        # socket per worker (SO_REUSEPORT).
+        return [
+            [
+                *(PYTHON, "-m", "chatsite.serve", "--host", "127.0.0.1", "--port", str(port)),
+                *("--workers", str(workers), "--no-access-log", "--proxy-headers"),
+            ]
+        ]
     if kind == "granian":
         return [
             [
@@ -247,6 +256,7 @@ class Setup:
     titles: bool
     token: str = ""
     redis_url: str = ""
+    redis_pid: int | None = None
     redis: bool | None = None  # None: when more than one process
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -368,11 +378,11 @@ def fake_provider() -> Iterator[tuple[str, str, subprocess.Popen]]:
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
+def redis_server() -> Iterator[tuple[str, int | None]]:
     executable = shutil.which("redis-server")
     if executable is None:
         print("redis-server not found: several processes run without a shared channel layer")
-        yield ""
+        yield "", None
         return
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-redis-")
@@ -390,11 +400,67 @@ def redis_server() -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class WaitSampler:
+    """Samples, in a thread, what PostgreSQL's backends of our database are
+    doing: how many run a statement, and how many of those wait for a lock
+    (a hot row that concurrent turns update serializes them: they would
+    show here as ``Lock`` waits, by the relation or row they wait for)."""
+
+    def __init__(self, database_url: str, interval: float = 0.02):
+        self.database_url, self.interval = database_url, interval
+        self.samples = 0
+        self.active = 0
+        self.waits: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            while not self._stop.is_set():
+                rows = connection.execute(
+                    "SELECT a.wait_event_type, a.wait_event, "
+                    "       (SELECT string_agg(DISTINCT coalesce(l.relation::regclass::text, "
+                    "               l.locktype), ',') FROM pg_locks l "
+                    "        WHERE l.pid = a.pid AND NOT l.granted) "
+                    "FROM pg_stat_activity a "
+                    "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+                    "AND a.state = 'active'"
+                ).fetchall()
+                self.samples += 1
+                self.active += len(rows)
+                for kind, event, what in rows:
+                    if kind in ("Lock", "LWLock", "IO", "IPC"):
+                        key = f"{kind}:{event}" + (f" on {what}" if what else "")
+                        self.waits[key] = self.waits.get(key, 0) + 1
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        waiting = sum(self.waits.values())
+        top = sorted(self.waits.items(), key=lambda kv: -kv[1])[:4]
+        return (
+            f"{self.active / self.samples:.2f} statements running on average, "
+            f"{waiting / self.samples:.2f} of them waiting ({waiting / (self.active or 1):.0%})"
+            + (": " + ", ".join(f"{k} {v / self.samples:.2f}" for k, v in top) if top else "")
+        )
 
 
 class PeakRss:
@@ -609,38 +675,129 @@ def spread(values: list[float], scale: float = 1000) -> str:
     return f"{min(values) * scale:.0f}–{max(values) * scale:.0f}" if len(values) > 1 else ""
 
 
-class Meter:
-    """CPU time of servers, provider and this client over one phase."""
+def machine_cpu_seconds() -> tuple[float, float]:
+    """Busy and idle CPU seconds of the whole machine, all cores (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    busy = sum(values[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / CLOCK_TICKS, idle / CLOCK_TICKS
 
-    def __init__(self, servers: dict[str, Server], provider_pid: int):
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The pids of PostgreSQL's backends connected to our database (our
+    servers' pools: they live as long as the server, so a phase sees them)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+class Meter:
+    """CPU time, over one phase, of: each server (and each of ours' worker
+    processes), PostgreSQL's backends of our database, the Redis server,
+    the fake provider, this client, and the whole machine (busy / idle on
+    all cores: what else ran counts as "other")."""
+
+    def __init__(
+        self,
+        servers: dict[str, Server],
+        provider_pid: int,
+        *,
+        database_url: str = "",
+        redis_pid: int | None = None,
+    ):
         self.servers, self.provider_pid = servers, provider_pid
+        self.database_url, self.redis_pid = database_url, redis_pid
 
     @contextmanager
-    def phase(self, into: dict[str, float]) -> Iterator[None]:
+    def phase(self, into: dict[str, dict[str, float]], who: str) -> Iterator[None]:
+        """Add the CPU used while the block runs to ``into[who]`` (the
+        phase is ``who``'s: only its server is loaded meanwhile)."""
         before = self._now()
+        started = time.perf_counter()
         yield
+        wall = time.perf_counter() - started
         after = self._now()
+        sums = into.setdefault(who, {})
+        sums["wall"] = sums.get("wall", 0.0) + wall
         for key in after:
-            into[key] = into.get(key, 0.0) + after[key] - before[key]
+            # A process that appeared during the phase started from zero.
+            sums[key] = sums.get(key, 0.0) + after[key] - before.get(key, 0.0)
 
     def _now(self) -> dict[str, float]:
         now = {name: cpu_seconds(server.pids()) for name, server in self.servers.items()}
+        ours = self.servers.get("ours")
+        if ours is not None:
+            workers = ours.pids()
+            # uvicorn/granian/hypercorn: a supervisor and its workers.
+            for pid in workers:
+                now[f"ours pid {pid}"] = cpu_seconds([pid])
+        if self.database_url:
+            for pid in postgres_backends(self.database_url):
+                now[f"pg {pid}"] = cpu_seconds([pid])
+        if self.redis_pid is not None:
+            now["redis"] = cpu_seconds([self.redis_pid])
         now["provider"] = cpu_seconds([self.provider_pid])
         now["client"] = time.process_time()
+        now["machine busy"], now["machine idle"] = machine_cpu_seconds()
         return now
 
 
-def cpu_note(label: str, cpu: dict[str, float], turns: dict[str, int]) -> str:
-    parts = []
-    for name in ("ours", "baseline"):
-        if turns.get(name):
-            parts.append(f"{name} {cpu.get(name, 0) / turns[name] * 1000:.1f} ms/turn")
-    parts.append(f"provider {cpu.get('provider', 0):.1f} s")
-    parts.append(f"client {cpu.get('client', 0):.1f} s")
-    servers = cpu.get("ours", 0) + cpu.get("baseline", 0)
-    if servers:
-        parts.append(f"client/servers {cpu.get('client', 0) / servers:.0%}")
-    return f"CPU, {label}: " + ", ".join(parts)
+def cpu_note(label: str, cpu: dict[str, dict[str, float]], turns: dict[str, int]) -> str:
+    """Per phase owner: CPU ms per turn of each process kind, and how busy
+    the machine's cores were (a phase at 0% idle is bounded by the machine)."""
+    lines = [f"CPU, {label} (ms per turn; each while only that server was loaded):"]
+    cores = os.cpu_count() or 1
+    for who in ("ours", "baseline"):
+        sums, count = cpu.get(who), turns.get(who)
+        if not sums or not count:
+            continue
+
+        def ms(value: float, count: int = count) -> str:
+            return f"{value / count * 1000:.1f}"
+
+        server = sums.get(who, 0.0)
+        postgres = sum(v for k, v in sums.items() if k.startswith("pg "))
+        redis, provider, client = (
+            sums.get("redis", 0.0),
+            sums.get("provider", 0.0),
+            sums.get("client", 0.0),
+        )
+        busy, idle, wall = (
+            sums.get("machine busy", 0.0),
+            sums.get("machine idle", 0.0),
+            sums["wall"],
+        )
+        ours_part = server + postgres + redis if who == "ours" else server
+        known = ours_part + provider + client
+        parts = [f"server {ms(server)}"]
+        if who == "ours":
+            workers = sorted(
+                (v for k, v in sums.items() if k.startswith("ours pid ") and v > 0.05 * server),
+                reverse=True,
+            )
+            if len(workers) > 1:
+                parts.append("per process " + " / ".join(ms(v) for v in workers))
+            parts += [f"postgres {ms(postgres)}", f"redis {ms(redis)}"]
+        parts += [
+            f"provider {ms(provider)}",
+            f"client {ms(client)}",
+            f"other {ms(max(busy - known, 0.0))}",
+            f"machine busy {ms(busy)}",
+        ]
+        # The share of all cores in use over the phase, and the server's
+        # own share of one core (1 process can use at most 100%).
+        lines.append(
+            f"    {who:<8} "
+            + ", ".join(parts)
+            + f"; {count / wall:.1f} turns/s, cores {busy / (busy + idle or 1):.0%} busy"
+            + f" ({cores} cores), server {server / wall:.0%} of a core"
+        )
+    return "\n".join(lines)
 
 
 def run_block(
@@ -660,7 +817,7 @@ def run_block(
     baseline_server = start_baseline(setup)
     servers = {"ours": ours_server, "baseline": baseline_server}
     targets = {name: Target(name, server.url, headers) for name, server in servers.items()}
-    meter = Meter(servers, provider_pid)
+    meter = Meter(servers, provider_pid, database_url=setup.database_url, redis_pid=setup.redis_pid)
     try:
         for target in targets.values():
             asyncio.run(warm_up(target))
@@ -676,14 +833,15 @@ def run_block(
         items = {name: Measured() for name in targets}
         tput: dict[str, list[float]] = {name: [] for name in targets}
         tput_errors = dict.fromkeys(targets, 0)
-        cpu_turn: dict[str, float] = {}
-        cpu_tput: dict[str, float] = {}
+        waits: list[str] = []
+        cpu_turn: dict[str, dict[str, float]] = {}
+        cpu_tput: dict[str, dict[str, float]] = {}
         turn_counts = dict.fromkeys(targets, 0)
         tput_counts = dict.fromkeys(targets, 0)
         for round_ in range(args.repeat):
             order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
             for name in order:
-                with meter.phase(cpu_turn):
+                with meter.phase(cpu_turn, name):
                     done = asyncio.run(sequential_turns(targets[name], args.turns))
                 turn_counts[name] += len(done)
                 turns[name].errors += sum(not t.ok for t in done)
@@ -692,7 +850,8 @@ def run_block(
                 listed = items_lists(targets[name], thread_ids[name], args.lists, args.items)
                 items[name].add_round(asyncio.run(listed))
             for name in order:
-                with meter.phase(cpu_tput):
+                sampler = WaitSampler(setup.database_url) if name == "ours" else None
+                with meter.phase(cpu_tput, name), sampler or nullcontext():
                     done, wall = asyncio.run(
                         concurrent_turns(
                             targets[name], args.clients, args.per_client, FAST_QUESTION
@@ -702,6 +861,8 @@ def run_block(
                 good = sum(t.ok for t in done)
                 tput_errors[name] += len(done) - good
                 tput[name].append(good / wall)
+                if sampler is not None:
+                    waits.append(sampler.summary())
 
         def ms_row(name: str, measured: dict[str, Measured]) -> None:
             ours, base = p50(measured["ours"].samples), p50(measured["baseline"].samples)
@@ -735,6 +896,8 @@ def run_block(
         block.tps = ours_tps  # type: ignore[attr-defined]
         block.notes.append(cpu_note("sequential turns", cpu_turn, turn_counts))
         block.notes.append(cpu_note("concurrent turns", cpu_tput, tput_counts))
+        for wait in waits:
+            block.notes.append(f"PostgreSQL during our concurrent turns: {wait}")
         block.notes.append(
             "RSS after the fast figures: "
             f"ours {rss_bytes(ours_server.pids()) / 2**20:.0f} MB, "
@@ -770,14 +933,14 @@ def slow_block(
     baseline_server = start_baseline(setup)
     servers = {"ours": ours_server, "baseline": baseline_server}
     targets = {name: Target(name, server.url, headers) for name, server in servers.items()}
-    meter = Meter(servers, provider_pid)
+    meter = Meter(servers, provider_pid, database_url=setup.database_url, redis_pid=setup.redis_pid)
     results: dict[str, tuple[list[Turn], float, int]] = {}
-    cpu: dict[str, float] = {}
+    cpu: dict[str, dict[str, float]] = {}
     try:
         for target in targets.values():
             asyncio.run(warm_up(target))
         for name in targets:
-            with PeakRss({name: servers[name]}) as peak, meter.phase(cpu):
+            with PeakRss({name: servers[name]}) as peak, meter.phase(cpu, name):
                 done, wall = asyncio.run(
                     concurrent_turns(targets[name], args.streams, 1, SLOW_QUESTION)
                 )
@@ -921,13 +1084,14 @@ def main() -> None:
         sys.exit(f"Refusing to write to {name!r}: use a scratch database or --force.")
 
     started = time.strftime("%Y-%m-%d %H:%M")
-    with fake_provider() as (url, key, provider), redis_server() as redis_url:
+    with fake_provider() as (url, key, provider), redis_server() as (redis_url, redis_pid):
         setup = Setup(
             database_url,
             url,
             key,
             args.titles,
             redis_url=redis_url,
+            redis_pid=redis_pid,
             redis={"auto": None, "on": True, "off": False}[args.redis],
             extra_env=dict(pair.split("=", 1) for pair in args.env),
         )

@@ -230,19 +230,6 @@ BEGIN
     SET calls = t.calls + EXCLUDED.calls, errors = t.errors + EXCLUDED.errors,
         input_tokens = t.input_tokens + EXCLUDED.input_tokens,
         output_tokens = t.output_tokens + EXCLUDED.output_tokens;
-  IF r.purpose = 'response' AND r.message_id <> '' THEN
-    -- Thumbs already given on this answer (rare: feedback follows the
-    -- answer's usage row), on the days they were given.
-    INSERT INTO chatkit_rollup_usage AS t
-      (day, model, assistant, calls, errors, input_tokens, output_tokens, positive, negative)
-    SELECT chatkit_rollup_day(f.created_at), r.model, r.assistant, 0, 0, 0, 0,
-           sign * count(*) FILTER (WHERE f.kind = 'positive'),
-           sign * count(*) FILTER (WHERE f.kind = 'negative')
-    FROM chatkit_app_feedback f WHERE f.message_id = r.message_id
-    GROUP BY 1
-    ON CONFLICT (day, model, assistant) DO UPDATE
-      SET positive = t.positive + EXCLUDED.positive, negative = t.negative + EXCLUDED.negative;
-  END IF;
   IF r.purpose = 'response' AND r.error = '' THEN
     INSERT INTO chatkit_rollup_latency AS t (day, model, assistant, metric, bucket, n)
     VALUES (d, r.model, r.assistant, 'latency', chatkit_latency_bucket(r.latency_ms), sign)
@@ -272,48 +259,115 @@ BEGIN
   IF TG_OP <> 'DELETE' THEN PERFORM chatkit_rollup_usage_apply(NEW, 1); END IF;
   RETURN NULL;
 END $$;
+
+-- Thumbs already given on an answer (rare: feedback follows the answer's
+-- usage row), on the days they were given. Apart from the counts above,
+-- and immediate like the feedback trigger: both read the other's table,
+-- so each must see it as of its own write (deferred to the commit, a
+-- usage row and its thumbs written in one transaction would count twice).
+CREATE OR REPLACE FUNCTION chatkit_rollup_usage_thumbs_apply(r chatkit_app_modelusage,
+                                                             sign integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF r.purpose = 'response' AND r.message_id <> '' THEN
+    INSERT INTO chatkit_rollup_usage AS t
+      (day, model, assistant, calls, errors, input_tokens, output_tokens, positive, negative)
+    SELECT chatkit_rollup_day(f.created_at), r.model, r.assistant, 0, 0, 0, 0,
+           sign * count(*) FILTER (WHERE f.kind = 'positive'),
+           sign * count(*) FILTER (WHERE f.kind = 'negative')
+    FROM chatkit_app_feedback f WHERE f.message_id = r.message_id
+    GROUP BY 1
+    ON CONFLICT (day, model, assistant) DO UPDATE
+      SET positive = t.positive + EXCLUDED.positive, negative = t.negative + EXCLUDED.negative;
+  END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION chatkit_rollup_usage_thumbs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' THEN PERFORM chatkit_rollup_usage_thumbs_apply(OLD, -1); END IF;
+  IF TG_OP <> 'DELETE' THEN PERFORM chatkit_rollup_usage_thumbs_apply(NEW, 1); END IF;
+  RETURN NULL;
+END $$;
 """
 
 
-#: Table, trigger name, arguments, and the columns whose change matters.
+_USAGE_COLUMNS = [
+    "created_at",
+    "user_id",
+    "message_id",
+    "model",
+    "assistant",
+    "purpose",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "first_token_ms",
+    "error",
+]
+
+#: Table, trigger name, function, the columns whose change matters, and
+#: whether it runs at the commit. Every turn adds to the same few rows (the
+#: day's messages and conversations, its model's calls and latency bucket),
+#: and a row a trigger updated stays locked until the transaction ends:
+#: fired at once, the lock was held while the server did its work between
+#: the insert and the commit, and concurrent turns queued behind it (with
+#: two workers, most of PostgreSQL's active time was spent waiting for that
+#: lock: README, "Against the SDK's own server"). Deferred to the commit
+#: (constraint triggers, ``INITIALLY DEFERRED``), the row is locked only
+#: for the commit itself. The counts are the same: the rows are the
+#: transaction's own, seen as they were written. Feedback stays immediate
+#: (rare, and it reads the usage rows; see ``chatkit_rollup_usage_thumbs``).
 _TRIGGERS = [
-    ("chatkit_app_conversation", "chatkit_rollup_rows('conversations')", ["created_at"]),
-    ("chatkit_app_message", "chatkit_rollup_rows('messages')", ["created_at"]),
-    ("chatkit_app_feedback", "chatkit_rollup_feedback()", ["kind", "created_at", "message_id"]),
+    (
+        "chatkit_app_conversation",
+        "conversation",
+        "chatkit_rollup_rows('conversations')",
+        ["created_at"],
+        True,
+    ),
+    ("chatkit_app_message", "message", "chatkit_rollup_rows('messages')", ["created_at"], True),
+    (
+        "chatkit_app_feedback",
+        "feedback",
+        "chatkit_rollup_feedback()",
+        ["kind", "created_at", "message_id"],
+        False,
+    ),
+    ("chatkit_app_modelusage", "modelusage", "chatkit_rollup_usage()", _USAGE_COLUMNS, True),
     (
         "chatkit_app_modelusage",
-        "chatkit_rollup_usage()",
-        [
-            "created_at",
-            "user_id",
-            "message_id",
-            "model",
-            "assistant",
-            "purpose",
-            "input_tokens",
-            "output_tokens",
-            "latency_ms",
-            "first_token_ms",
-            "error",
-        ],
+        "modelusage_thumbs",
+        "chatkit_rollup_usage_thumbs()",
+        _USAGE_COLUMNS,
+        False,
     ),
+]
+
+#: The deferred triggers (``settle`` fires what they have pending).
+DEFERRED_TRIGGERS = [
+    name
+    for _, short, _, _, deferred in _TRIGGERS
+    if deferred
+    for name in (f"chatkit_rollup_{short}", f"chatkit_rollup_{short}_update")
 ]
 
 
 def _triggers() -> str:
     statements = []
-    for table, function, columns in _TRIGGERS:
-        name = f"chatkit_rollup_{table.removeprefix('chatkit_app_')}"
+    for table, short, function, columns, deferred in _TRIGGERS:
+        name = f"chatkit_rollup_{short}"
         listed = ", ".join(columns)
         old = ", ".join(f"OLD.{c}" for c in columns)
         new = ", ".join(f"NEW.{c}" for c in columns)
+        kind = "CONSTRAINT TRIGGER" if deferred else "TRIGGER"
+        timing = "DEFERRABLE INITIALLY DEFERRED " if deferred else ""
         statements.append(
             f"""
 DROP TRIGGER IF EXISTS {name} ON {table};
-CREATE TRIGGER {name} AFTER INSERT OR DELETE ON {table}
+CREATE {kind} {name} AFTER INSERT OR DELETE ON {table} {timing}
   FOR EACH ROW EXECUTE FUNCTION {function};
 DROP TRIGGER IF EXISTS {name}_update ON {table};
-CREATE TRIGGER {name}_update AFTER UPDATE OF {listed} ON {table}
+CREATE {kind} {name}_update AFTER UPDATE OF {listed} ON {table} {timing}
   FOR EACH ROW WHEN ((({old}) IS DISTINCT FROM ({new})))
   EXECUTE FUNCTION {function};"""
         )
@@ -322,12 +376,13 @@ CREATE TRIGGER {name}_update AFTER UPDATE OF {listed} ON {table}
 
 def _drop() -> str:
     statements = [
-        f"DROP TRIGGER IF EXISTS chatkit_rollup_{table.removeprefix('chatkit_app_')}{suffix} "
-        f"ON {table};"
-        for table, _, _ in _TRIGGERS
+        f"DROP TRIGGER IF EXISTS chatkit_rollup_{short}{suffix} ON {table};"
+        for table, short, _, _, _ in _TRIGGERS
         for suffix in ("", "_update")
     ]
     for function in (
+        "chatkit_rollup_usage_thumbs()",
+        "chatkit_rollup_usage_thumbs_apply(chatkit_app_modelusage, integer)",
         "chatkit_rollup_usage()",
         "chatkit_rollup_usage_apply(chatkit_app_modelusage, integer)",
         "chatkit_rollup_feedback()",
@@ -340,6 +395,27 @@ def _drop() -> str:
     ):
         statements.append(f"DROP FUNCTION IF EXISTS {function};")
     return "\n".join(statements)
+
+
+def settle(using: str = "default") -> None:
+    """Count now what the current transaction wrote (the deferred triggers
+    fire at its commit): for a reader of the rollups inside the transaction
+    that wrote, such as a test. Nothing to do outside a transaction."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "postgresql" or not conn.in_atomic_block:
+        return
+    names = ", ".join(DEFERRED_TRIGGERS)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = ANY(%s) AND tgdeferrable",
+            [DEFERRED_TRIGGERS],
+        )
+        if cursor.fetchone()[0] != len(DEFERRED_TRIGGERS):
+            return  # triggers of an older schema, or none: they fire at once
+        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
 
 
 _REBUILD = """

@@ -16,8 +16,14 @@ process; with ``REDIS_URL`` set they reach every process (see README,
 
 Nobody watching costs nothing: the in-memory layer knows its groups, and an
 event for a group with no consumer is not sent (no hop to the event loop
-from the database thread). Skipping never reorders what is sent. Other
-layers (Redis) may have members in any process, and are always sent to.
+from the database thread). Skipping never reorders what is sent. The Redis
+layer's groups have members in any process: an event goes out only if its
+group's key exists in Redis, one round trip where ``group_send`` makes two
+before it finds nobody (and a third, a script, when somebody is there).
+That check cannot lose an event a watcher needs: a consumer joins its
+group (the key) before it reads the database for what it missed, and an
+event is checked only once its write has committed, so a consumer that
+joined after the check finds that write in its catch-up.
 """
 
 from __future__ import annotations
@@ -67,13 +73,34 @@ def may_have_watchers(layer: BaseChannelLayer, group: str) -> bool:
     return True
 
 
+async def send_if_watched(layer: BaseChannelLayer, group: str, event: dict[str, Any]) -> None:
+    """``group_send`` unless ``layer`` can tell the group has no member
+    (the in-memory layer: in this process; Redis: anywhere, by its key)."""
+    if not may_have_watchers(layer, group):
+        return
+    if _is_redis_layer(layer):
+        # The group's sorted set, on the shard group_send reads it from.
+        connection = layer.connection(layer.consistent_hash(group))
+        if not await connection.exists(layer._group_key(group)):
+            return
+    await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": event})
+
+
+def _is_redis_layer(layer: BaseChannelLayer) -> bool:
+    try:
+        from channels_redis.core import RedisChannelLayer
+    except ImportError:
+        return False
+    return isinstance(layer, RedisChannelLayer)
+
+
 def _send_now(group: str, event: dict[str, Any]) -> None:
     try:
         layer = get_channel_layer()
         if layer is not None and may_have_watchers(layer, group):
             # From a thread started by sync_to_async this runs on the
             # server's event loop; from a command, on a loop of its own.
-            async_to_sync(layer.group_send)(group, {"type": LAYER_MESSAGE_TYPE, "event": event})
+            async_to_sync(send_if_watched)(layer, group, event)
     except Exception:
         # Watching is a convenience; the write it reports has happened.
         logger.exception("Could not publish the live event %s to %s", event.get("type"), group)

@@ -27,8 +27,8 @@ from chatkit.types import (
 )
 
 from ..conf import chatkit_settings
-from .events import LAYER_MESSAGE_TYPE, conversation_group, item_view
-from .publish import may_have_watchers
+from .events import conversation_group, item_view
+from .publish import send_if_watched
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 async def _group_send(group: str, event: dict[str, Any]) -> None:
     try:
         layer = get_channel_layer()
-        if layer is not None and may_have_watchers(layer, group):
-            await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": event})
+        if layer is not None:
+            await send_if_watched(layer, group, event)
     except Exception:
         logger.exception("Could not publish the live event %s to %s", event.get("type"), group)
 

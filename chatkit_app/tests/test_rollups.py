@@ -30,6 +30,7 @@ from chatkit_app.rollups import (
     bucket_value,
     install,
     latency_bucket,
+    settle,
 )
 
 pytestmark = [
@@ -97,7 +98,9 @@ def assert_same(from_rollups: selectors.Dashboard, raw: selectors.Dashboard) -> 
 
 def rollup_rows() -> dict[str, set]:
     """The rollups' contents, zero rows left out (a count taken back to
-    zero leaves its row)."""
+    zero leaves its row), with the test transaction's writes counted (most
+    triggers fire at the commit)."""
+    settle()
     return {
         "days": set(RollupDay.objects.exclude(n=0).values_list("day", "kind", "n")),
         "usage": {
@@ -304,3 +307,48 @@ def test_the_command_tells_whether_the_dashboard_reads_the_rollups(db):
     out = StringIO()
     call_command("chatkit_rollup", stdout=out)
     assert "The dashboard reads the rollups (days in UTC)." in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_leaves_the_days_counters_free_for_other_writers_until_its_commit(alice):
+    """Every turn adds to the same rows (the day's messages and
+    conversations, its model's calls): a transaction that locked them from
+    its first write to its commit queued every concurrent turn behind it.
+    Counted at the commit, they stay free meanwhile, and the count is right
+    once it commits."""
+    import psycopg
+    from django.db import transaction
+
+    thread("thr_first", alice, at(1), items=1)
+    database = connection.settings_dict
+    with psycopg.connect(
+        dbname=database["NAME"],
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+        autocommit=True,
+    ) as other:
+
+        def counter_locked(kind: str) -> bool:
+            try:
+                with other.transaction():
+                    other.execute(
+                        "SELECT n FROM chatkit_rollup_day WHERE day = %s AND kind = %s "
+                        "FOR UPDATE NOWAIT",
+                        [date(2026, 11, 1), kind],
+                    )
+            except psycopg.errors.LockNotAvailable:
+                return True
+            return False
+
+        with transaction.atomic():
+            thread("thr_second", alice, at(1, 13), items=2)
+            assert not counter_locked("conversations")
+            assert not counter_locked("messages")
+        counts = dict(
+            other.execute(
+                "SELECT kind, n FROM chatkit_rollup_day WHERE day = %s", [date(2026, 11, 1)]
+            ).fetchall()
+        )
+    assert (counts["conversations"], counts["messages"]) == (2, 3)

@@ -14,7 +14,7 @@ from chatkit_app.models import Message, ReplyRun
 from chatkit_app.server import CANCELLED_NOTE
 from chatkit_app.tokens import token_create
 
-from .chatkit_client import create_thread, hang_up_after, streamed_text
+from .chatkit_client import create_thread, hang_up_after, parse_sse, streamed_text
 from .conftest import fake_provider_env
 from .live_daphne import LiveDaphne, start_daphne, wait_until
 from .redis_server import redis_server as redis_server
@@ -96,3 +96,27 @@ def test_a_reply_written_by_one_process_is_stopped_through_the_other(clients, fa
     assert 3 <= len(reply.text.split()) < 80
     assert note_of(thread_id) == CANCELLED_NOTE
     assert ReplyRun.objects.get(conversation_id=thread_id).reason == "stop"
+
+
+def test_a_reply_nobody_follows_from_another_process_is_not_copied_to_redis(
+    clients, fake_provider, redis_server
+):
+    """Most replies are read by their own request alone: they cost Redis
+    nothing (a reader elsewhere asks for a run, which then mirrors it from
+    its first event, as the test above shows)."""
+    import redis
+
+    first, _ = clients
+    text = words(20)
+    fake_provider.reply(text)
+    answered = first.post("/chatkit", json=create_thread("Tell me a story"))
+    assert answered.status_code == 200
+    assert streamed_text(parse_sse(answered.content)) == text
+    run = ReplyRun.objects.get(conversation_id=reply_of_thread(answered.content))
+    assert run.status == ReplyRun.Status.DONE
+    with redis.Redis.from_url(redis_server.url) as connection:
+        assert connection.exists(f"chatkit:run:{run.pk}") == 0
+
+
+def reply_of_thread(body: bytes) -> str:
+    return parse_sse(body)[0]["thread"]["id"]
