@@ -30,10 +30,12 @@ same: right, but a scan.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import F, FloatField, Func, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
@@ -222,6 +224,80 @@ def fts5_query(term: str) -> str | None:
             part = f"({part}) NOT ({' OR '.join(excluded)})"
         parts.append(f"({part})")
     return " OR ".join(parts)
+
+
+#: How many of the newest items ``count_matches`` reads first, per match
+#: it counts up to: a word in at least one item in this many is counted
+#: from the newest items alone.
+RECENT_WINDOW_PER_MATCH = 10
+
+
+def count_matches(matches: QuerySet[Message], *, at_most: int) -> int:
+    """How many items ``matches`` (a ``message_search`` result, perhaps
+    filtered further) holds, counted up to ``at_most + 1``: a result above
+    ``at_most`` means "more than ``at_most``".
+
+    On PostgreSQL the count must stay cheap for a common word and a rare
+    one alike, and no single plan does both. Looking a word up in the GIN
+    index collects every match (125,000 for a word in one item in eight of
+    a million) before the first can be counted; walking the items newest
+    first and testing each stops early for a common word but reads the
+    whole table for a rare one, and the planner's estimate of which it is
+    can be far off (a prefix ``word:*`` is estimated at 2% of the rows
+    without enough statistics). So the count is made in two steps whose
+    cost is bounded either way: first among the newest
+    ``RECENT_WINDOW_PER_MATCH * at_most`` items only (a range of the
+    ``created_at`` index, which the planner walks or intersects with the
+    word's entries, whichever is cheaper); only if those hold ``at_most``
+    or fewer matches, over all items, which the GIN index answers quickly
+    because the word is not common among recent items.
+    """
+    if connections[matches.db].vendor == "postgresql":
+        recent = count_recent_matches(matches, at_most=at_most)
+        if recent > at_most:
+            return recent
+    return matches.order_by().values("pk")[: at_most + 1].count()
+
+
+def count_recent_matches(matches: QuerySet[Message], *, at_most: int) -> int:
+    """How many of the newest ``RECENT_WINDOW_PER_MATCH * at_most`` items
+    are in ``matches``, counted up to ``at_most + 1``:
+    more than ``at_most`` means the term is common among recent items, so
+    that walking the items newest first finds a page of matches soon.
+    Reads that many items at most, whatever the term."""
+    window = RECENT_WINDOW_PER_MATCH * at_most
+    since = list(
+        Message.objects.using(matches.db)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[window : window + 1]
+    )
+    recent = matches.order_by().values("pk")
+    if since:
+        recent = recent.filter(created_at__gte=since[0])
+    with without_bitmap_scans(matches.db):
+        return recent[: at_most + 1].count()
+
+
+@contextmanager
+def without_bitmap_scans(using: str) -> Iterator[None]:
+    """PostgreSQL plans the statements inside without bitmap scans.
+
+    The recent items' count must walk their ``created_at`` range: the
+    planner's cost model takes a GIN lookup of a common word for cheap and
+    would intersect it with the range, collecting every match of the word
+    first (most of the time the count takes). ``SET LOCAL`` lasts to the
+    end of the transaction, so the previous value is put back after.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
+        try:
+            yield
+        finally:
+            cursor.execute("SELECT set_config('enable_bitmapscan', 'on', true)")
 
 
 def conversations_with_matches(*, term: str, queryset: QuerySet[Message] | None = None):
