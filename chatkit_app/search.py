@@ -30,12 +30,10 @@ same: right, but a scan.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import F, FloatField, Func, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
@@ -244,60 +242,68 @@ def count_matches(matches: QuerySet[Message], *, at_most: int) -> int:
     first and testing each stops early for a common word but reads the
     whole table for a rare one, and the planner's estimate of which it is
     can be far off (a prefix ``word:*`` is estimated at 2% of the rows
-    without enough statistics). So the count is made in two steps whose
+    without enough statistics; its cost model takes a GIN lookup of a
+    common word for cheap). So one statement counts in two steps whose
     cost is bounded either way: first among the newest
-    ``RECENT_WINDOW_PER_MATCH * at_most`` items only (a range of the
-    ``created_at`` index, which the planner walks or intersects with the
-    word's entries, whichever is cheaper); only if those hold ``at_most``
-    or fewer matches, over all items, which the GIN index answers quickly
-    because the word is not common among recent items.
+    ``RECENT_WINDOW_PER_MATCH * at_most`` items only (``recent_matches``);
+    only if those hold ``at_most`` or fewer matches, over all items, which
+    the GIN index answers quickly because the word is not common among
+    recent items (PostgreSQL runs a subquery in a ``CASE`` branch only if
+    that branch is taken).
     """
-    if connections[matches.db].vendor == "postgresql":
-        recent = count_recent_matches(matches, at_most=at_most)
-        if recent > at_most:
-            return recent
-    return matches.order_by().values("pk")[: at_most + 1].count()
+    rows = matches.order_by().values("pk")
+    if connections[rows.db].vendor != "postgresql":
+        return rows[: at_most + 1].count()
+    recent, recent_params = _recent_sql(rows, at_most=at_most)
+    every, params = rows[: at_most + 1].query.sql_with_params()
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(
+            f"WITH recent AS ({recent}) SELECT CASE WHEN recent.n > %s THEN recent.n "
+            f"ELSE (SELECT COUNT(*) FROM ({every}) every_match) END FROM recent",
+            [*recent_params, at_most, *params],
+        )
+        return cursor.fetchone()[0]
 
 
 def count_recent_matches(matches: QuerySet[Message], *, at_most: int) -> int:
     """How many of the newest ``RECENT_WINDOW_PER_MATCH * at_most`` items
-    are in ``matches``, counted up to ``at_most + 1``:
-    more than ``at_most`` means the term is common among recent items, so
-    that walking the items newest first finds a page of matches soon.
-    Reads that many items at most, whatever the term."""
-    window = RECENT_WINDOW_PER_MATCH * at_most
-    since = list(
-        Message.objects.using(matches.db)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)[window : window + 1]
+    are in ``matches``, counted up to ``at_most + 1``: more than
+    ``at_most`` means the term is common among recent items, so that
+    walking the items newest first finds a page of matches soon. Reads
+    that many items at most, whatever the term."""
+    rows = matches.order_by().values("pk")
+    if connections[rows.db].vendor != "postgresql":
+        window = RECENT_WINDOW_PER_MATCH * at_most
+        newest = Message.objects.using(rows.db).order_by("-created_at", "-pk").values("pk")
+        return rows.filter(pk__in=newest[:window])[: at_most + 1].count()
+    sql, params = _recent_sql(rows, at_most=at_most)
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def _recent_sql(rows: QuerySet[Message], *, at_most: int) -> tuple[str, list]:
+    """``SELECT COUNT(*) AS n`` of ``rows`` among the newest items, up to
+    ``at_most + 1``. The item table in ``rows``' query is replaced by its
+    newest rows under the table's own name, so every condition applies as
+    written; a condition outside a subquery with a ``LIMIT`` cannot be
+    moved into it, so PostgreSQL walks the ``created_at`` index for those
+    rows and tests each, never the GIN index."""
+    connection = connections[rows.db]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sql, params = rows[: at_most + 1].query.sql_with_params()
+    head, found, tail = sql.partition(f" FROM {table}")
+    if not found or "%s" in head:
+        raise ValueError("not a query of the item table")
+    newest = (
+        f"(SELECT * FROM {table} ORDER BY {connection.ops.quote_name('created_at')} DESC "
+        f"LIMIT %s) {table}"
     )
-    recent = matches.order_by().values("pk")
-    if since:
-        recent = recent.filter(created_at__gte=since[0])
-    with without_bitmap_scans(matches.db):
-        return recent[: at_most + 1].count()
-
-
-@contextmanager
-def without_bitmap_scans(using: str) -> Iterator[None]:
-    """PostgreSQL plans the statements inside without bitmap scans.
-
-    The recent items' count must walk their ``created_at`` range: the
-    planner's cost model takes a GIN lookup of a common word for cheap and
-    would intersect it with the range, collecting every match of the word
-    first (most of the time the count takes). ``SET LOCAL`` lasts to the
-    end of the transaction, so the previous value is put back after.
-    """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
-        try:
-            yield
-        finally:
-            cursor.execute("SELECT set_config('enable_bitmapscan', 'on', true)")
+    window = RECENT_WINDOW_PER_MATCH * at_most
+    return (
+        f"SELECT COUNT(*) AS n FROM ({head} FROM {newest}{tail}) recent_match",
+        [window, *params],
+    )
 
 
 def conversations_with_matches(*, term: str, queryset: QuerySet[Message] | None = None):
