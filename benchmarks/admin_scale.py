@@ -258,6 +258,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--force", action="store_true", help="Seed any database.")
+    parser.add_argument(
+        "--only", default="", help="Measure only the pages whose label contains this text."
+    )
     options = parser.parse_args()
 
     if connection.vendor != "postgresql":
@@ -297,10 +300,27 @@ def main() -> None:
         ("items, search text", "/admin/chatkit_app/message/?q=" + quote_plus(RARE_PHRASE)),
         ("items, search common word 'python'", "/admin/chatkit_app/message/?q=python"),
         ("items, search prefix 'pyth*'", "/admin/chatkit_app/message/?q=pyth*"),
+        ("items, search rare prefix 'zebr*'", "/admin/chatkit_app/message/?q=zebr*"),
+        ("items, search 'python', page 10", "/admin/chatkit_app/message/?q=python&p=10"),
+        (
+            "items, search 'python', sorted by conversation",
+            "/admin/chatkit_app/message/?q=python&o=2",
+        ),
+        (
+            "items, search 'python' on a day (dashboard link)",
+            "/admin/chatkit_app/message/?q=python&"
+            + urlencode(day_range(timezone.localdate() - timedelta(days=20))),
+        ),
         (
             "items, search two words 'python zebra'",
             "/admin/chatkit_app/message/?q=python+zebra",
         ),
+        (
+            "items, search phrase '\"quarterly zebra\"'",
+            "/admin/chatkit_app/message/?q=" + quote_plus('"quarterly zebra"'),
+        ),
+        ("conversations, search prefix 'pyth*'", conversation_url + "?q=pyth*"),
+        ("conversations, search 'python', page 10", conversation_url + "?q=python&p=10"),
         (
             "conversations, search phrase '\"quarterly zebra\"'",
             conversation_url + "?q=" + quote_plus('"quarterly zebra"'),
@@ -352,10 +372,14 @@ def main() -> None:
     print(f"\n{totals[0]:,} conversations, {totals[1]:,} messages; median of {options.runs} runs")
     print(f"{'page':50} {'ms':>8} {'queries':>8}")
     for label, url in pages:
+        if options.only not in label:
+            continue
         median, queries, status = measure(client, url, options.runs)
         flag = "" if status == 200 else f"  (HTTP {status})"
         print(f"{label:50} {median:8.1f} {queries:8}{flag}")
 
+    if options.only:
+        return
     print("\nthe 30-day dashboard's queries, slowest first (ms):")
     with CaptureQueriesContext(connection) as captured:
         client.get("/admin/dashboard/?period=30d")

@@ -224,6 +224,88 @@ def fts5_query(term: str) -> str | None:
     return " OR ".join(parts)
 
 
+#: How many of the newest items ``count_matches`` reads first, per match
+#: it counts up to: a word in at least one item in this many is counted
+#: from the newest items alone.
+RECENT_WINDOW_PER_MATCH = 10
+
+
+def count_matches(matches: QuerySet[Message], *, at_most: int) -> int:
+    """How many items ``matches`` (a ``message_search`` result, perhaps
+    filtered further) holds, counted up to ``at_most + 1``: a result above
+    ``at_most`` means "more than ``at_most``".
+
+    On PostgreSQL the count must stay cheap for a common word and a rare
+    one alike, and no single plan does both. Looking a word up in the GIN
+    index collects every match (125,000 for a word in one item in eight of
+    a million) before the first can be counted; walking the items newest
+    first and testing each stops early for a common word but reads the
+    whole table for a rare one, and the planner's estimate of which it is
+    can be far off (a prefix ``word:*`` is estimated at 2% of the rows
+    without enough statistics; its cost model takes a GIN lookup of a
+    common word for cheap). So one statement counts in two steps whose
+    cost is bounded either way: first among the newest
+    ``RECENT_WINDOW_PER_MATCH * at_most`` items only (``recent_matches``);
+    only if those hold ``at_most`` or fewer matches, over all items, which
+    the GIN index answers quickly because the word is not common among
+    recent items (PostgreSQL runs a subquery in a ``CASE`` branch only if
+    that branch is taken).
+    """
+    rows = matches.order_by().values("pk")
+    if connections[rows.db].vendor != "postgresql":
+        return rows[: at_most + 1].count()
+    recent, recent_params = _recent_sql(rows, at_most=at_most)
+    every, params = rows[: at_most + 1].query.sql_with_params()
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(
+            f"WITH recent AS ({recent}) SELECT CASE WHEN recent.n > %s THEN recent.n "
+            f"ELSE (SELECT COUNT(*) FROM ({every}) every_match) END FROM recent",
+            [*recent_params, at_most, *params],
+        )
+        return cursor.fetchone()[0]
+
+
+def count_recent_matches(matches: QuerySet[Message], *, at_most: int) -> int:
+    """How many of the newest ``RECENT_WINDOW_PER_MATCH * at_most`` items
+    are in ``matches``, counted up to ``at_most + 1``: more than
+    ``at_most`` means the term is common among recent items, so that
+    walking the items newest first finds a page of matches soon. Reads
+    that many items at most, whatever the term."""
+    rows = matches.order_by().values("pk")
+    if connections[rows.db].vendor != "postgresql":
+        window = RECENT_WINDOW_PER_MATCH * at_most
+        newest = Message.objects.using(rows.db).order_by("-created_at", "-pk").values("pk")
+        return rows.filter(pk__in=newest[:window])[: at_most + 1].count()
+    sql, params = _recent_sql(rows, at_most=at_most)
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def _recent_sql(rows: QuerySet[Message], *, at_most: int) -> tuple[str, list]:
+    """``SELECT COUNT(*) AS n`` of ``rows`` among the newest items, up to
+    ``at_most + 1``. The item table in ``rows``' query is replaced by its
+    newest rows under the table's own name, so every condition applies as
+    written; a condition outside a subquery with a ``LIMIT`` cannot be
+    moved into it, so PostgreSQL walks the ``created_at`` index for those
+    rows and tests each, never the GIN index."""
+    connection = connections[rows.db]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sql, params = rows[: at_most + 1].query.sql_with_params()
+    head, found, tail = sql.partition(f" FROM {table}")
+    if not found or "%s" in head:
+        raise ValueError("not a query of the item table")
+    newest = (
+        f"(SELECT * FROM {table} ORDER BY {connection.ops.quote_name('created_at')} DESC "
+        f"LIMIT %s) {table}"
+    )
+    window = RECENT_WINDOW_PER_MATCH * at_most
+    return (
+        f"SELECT COUNT(*) AS n FROM ({head} FROM {newest}{tail}) recent_match",
+        [window, *params],
+    )
+
+
 def conversations_with_matches(*, term: str, queryset: QuerySet[Message] | None = None):
     """The ids of the conversations with an item matching ``term``, as a
     subquery (``Conversation.objects.filter(pk__in=…)``)."""

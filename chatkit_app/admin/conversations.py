@@ -55,16 +55,18 @@ class ConversationChangeList(ChangeList):
 
 
 class ConversationSearchPaginator(SearchPaginator):
-    """A conversation search counts up to 1,000 ("more than 1,000"): for a
+    """A conversation search counts up to 200 on its first page ("more
+    than 200"; later pages count further, see ``SearchPaginator``): for a
     common word each one counted is a look at its items."""
 
-    count_at_most = 1_000
+    count_at_most = 200
 
 
 class ConversationAdmin(StatusActions, FlagActions, ExportActions, LargeTableAdmin):
-    #: Above this many matching items, a search finds conversations newest
+    #: Above this many matches among the newest ``10 * common_at`` items
+    #: (``search.count_recent_matches``), a search finds conversations newest
     #: first, each by its own items (see get_search_results).
-    common_at = 500
+    common_at = 200
     list_display = (
         "title_or_id",
         "owner_link",
@@ -180,14 +182,17 @@ class ConversationAdmin(StatusActions, FlagActions, ExportActions, LargeTableAdm
             )
         )
         items = search.message_search(queryset=Message.objects.order_by(), term=term)
-        if items.values("pk")[: self.common_at + 1].count() <= self.common_at:
+        if search.count_recent_matches(items, at_most=self.common_at) <= self.common_at:
             ids = others.union(search.conversations_with_matches(term=term))
             return queryset.filter(pk__in=ids), False
-        # A term in many items (a common word): the union would read every
-        # matching item for its conversation before the first page. Instead
-        # each conversation, newest first, is asked whether one of its own
-        # items matches (its items through the (conversation, sequence)
-        # index), which stops after a page; the count stops at 1,000.
+        # A term in many recent items (a common word): the union would read
+        # every matching item for its conversation before the first page.
+        # Instead each conversation, newest first, is asked whether one of
+        # its own items matches (its items through the (conversation,
+        # sequence) index), which stops after a page; the count stops at the
+        # paginator's cap. Judged by the recent items, not all: a term in
+        # many old items only would make that walk read most conversations
+        # before finding a page, where the union reads just the matches.
         # ``sequence <= item_sequence`` holds for every item (the last number
         # handed out); comparing with the outer row keeps PostgreSQL from
         # hashing the whole subquery instead, which is the slow plan again.
@@ -199,7 +204,8 @@ class ConversationAdmin(StatusActions, FlagActions, ExportActions, LargeTableAdm
 
     def get_paginator(self, request: HttpRequest, queryset: QuerySet, *args: Any, **kwargs: Any):
         if request.GET.get(SEARCH_VAR, "").strip():
-            return ConversationSearchPaginator(queryset, *args, **kwargs)
+            page = ConversationSearchPaginator.page_of(request)
+            return ConversationSearchPaginator(queryset, *args, page=page, **kwargs)
         return super().get_paginator(request, queryset, *args, **kwargs)
 
     # --- columns and fields

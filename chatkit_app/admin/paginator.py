@@ -10,9 +10,13 @@ tables and SQLite count exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 
@@ -63,26 +67,64 @@ class EstimatedCountPaginator(Paginator):
 
 
 class SearchPaginator(EstimatedCountPaginator):
-    """For search results: counts at most ``count_at_most`` matches.
+    """For search results: counts at most ``cap`` matches.
 
     A common word is in a large share of all items: counting every match
-    reads every one of those rows (a bitmap heap scan of most of the
-    table), for a number nobody pages through. The count stops at the cap
-    (``COUNT(*)`` over a ``LIMIT``), and the pagination says "more than".
+    reads every one of those rows, for a number nobody pages through. The
+    count stops at the cap (``COUNT(*)`` over a ``LIMIT``), and the
+    pagination says "more than". The cap is ``count_at_most``, or more on a
+    later page: enough to cover ``pages_ahead`` pages after the one shown,
+    so every page stays reachable from the one before it while the first
+    page (what staff look at) counts little.
     """
 
-    count_at_most = 10_000
+    count_at_most = 200
+    pages_ahead = 4
 
     # True once the matches reached the cap (the template says "more than").
     capped = False
 
+    def __init__(
+        self,
+        *args: Any,
+        page: int = 1,
+        cap: int | None = None,
+        counted: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = self.cap_for(page, self.per_page) if cap is None else cap
+        #: The count, up to ``cap + 1``, when the caller already made it.
+        self.counted = counted
+
+    @classmethod
+    def cap_for(cls, page: int, per_page: int) -> int:
+        # At least one page ahead: a count of no more than the pages up to
+        # this one would show no next page (and Django lists every row of a
+        # search it believes fits on one page).
+        ahead = max(cls.pages_ahead, 1)
+        return max(cls.count_at_most, (max(page, 1) + ahead) * int(per_page))
+
+    @classmethod
+    def page_of(cls, request: HttpRequest) -> int:
+        try:
+            return int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            return 1
+
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
-            return super().count
-        counted = queryset.order_by()[: self.count_at_most + 1].count()
-        if counted > self.count_at_most:
+        counted = self.counted
+        if counted is None:
+            queryset = self.object_list
+            if not isinstance(queryset, QuerySet):
+                return super().count
+            counted = self.count_up_to(queryset, self.cap)
+        if counted > self.cap:
             self.capped = True
-            return self.count_at_most
+            return self.cap
         return counted
+
+    def count_up_to(self, queryset: QuerySet, at_most: int) -> int:
+        """``queryset``'s rows counted up to ``at_most + 1``."""
+        return queryset.order_by().values("pk")[: at_most + 1].count()

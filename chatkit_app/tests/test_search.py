@@ -5,13 +5,16 @@ reads the full-text index rather than every row."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from chatkit_app import search
 from chatkit_app.admin.conversations import ConversationAdmin, ConversationSearchPaginator
 from chatkit_app.admin.paginator import SearchPaginator
-from chatkit_app.admin.records import MessageChangeList
+from chatkit_app.admin.records import MessageAdmin, MessageChangeList
 from chatkit_app.models import Conversation, Message
 
 from .seed_conversations import bulk_conversations
@@ -200,6 +203,8 @@ def test_a_search_with_many_matches_lists_the_newest_first_and_counts_up_to_a_ca
 ):
     monkeypatch.setattr(MessageChangeList, "rank_at_most", 2)
     monkeypatch.setattr(SearchPaginator, "count_at_most", 3)
+    monkeypatch.setattr(SearchPaginator, "pages_ahead", 1)
+    monkeypatch.setattr(MessageAdmin, "list_per_page", 1)
     Message.objects.filter(conversation_id="thr_a00001", sequence=3).update(
         text="printer printer printer"
     )
@@ -207,15 +212,65 @@ def test_a_search_with_many_matches_lists_the_newest_first_and_counts_up_to_a_ca
     cl = response.context["cl"]
     assert not cl.ranked
     rows = list(cl.result_list)
-    assert [row.created_at for row in rows] == sorted(
-        (row.created_at for row in rows), reverse=True
-    )
-    assert len(rows) == 4
+    newest = Message.objects.filter(text__icontains="printer").order_by("-created_at", "-pk")
+    assert [row.pk for row in rows] == list(newest.values_list("pk", flat=True)[:1])
     assert "more than</span> 3 messages" in response.content.decode()
     # Few matches: ranked, and counted exactly.
     response = staff.get(ITEMS, {"q": "fire drill"})
     assert response.context["cl"].ranked
     assert "more than" not in response.content.decode()
+
+
+def test_a_capped_search_count_reaches_further_as_staff_page_on(staff, texts, monkeypatch):
+    # One item a page, a count covering the next page: four matches are
+    # "more than 2" on page 1 and counted exactly from page 3.
+    monkeypatch.setattr(MessageChangeList, "rank_at_most", 0)
+    monkeypatch.setattr(SearchPaginator, "count_at_most", 1)
+    monkeypatch.setattr(SearchPaginator, "pages_ahead", 1)
+    monkeypatch.setattr(MessageAdmin, "list_per_page", 1)
+    Message.objects.filter(conversation_id="thr_a00001", sequence=3).update(
+        text="printer printer printer"
+    )
+    newest = list(
+        Message.objects.filter(text__icontains="printer")
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    assert len(newest) == 4
+    response = staff.get(ITEMS, {"q": "printer"})
+    assert "more than</span> 2 messages" in response.content.decode()
+    assert response.context["cl"].paginator.num_pages == 2
+    response = staff.get(ITEMS, {"q": "printer", "p": "2"})
+    assert "more than</span> 3 messages" in response.content.decode()
+    assert [row.pk for row in response.context["cl"].result_list] == [newest[1]]
+    response = staff.get(ITEMS, {"q": "printer", "p": "3"})
+    page = response.content.decode()
+    assert "more than" not in page
+    assert "4 messages" in page
+    assert [row.pk for row in response.context["cl"].result_list] == [newest[2]]
+    response = staff.get(ITEMS, {"q": "printer", "p": "4"})
+    assert [row.pk for row in response.context["cl"].result_list] == [newest[3]]
+
+
+def test_counting_matches_finds_old_ones_and_stops_at_the_cap_on_recent_ones(texts, monkeypatch):
+    # A window of two items per match counted: "hello" is in thr_a00001's
+    # third item only, older than the rest; "printer" in four items.
+    monkeypatch.setattr(search, "RECENT_WINDOW_PER_MATCH", 2)
+    Message.objects.update(created_at=F("created_at") + timedelta(days=1))
+    Message.objects.filter(conversation_id="thr_a00001", sequence=3).update(
+        created_at=F("created_at") - timedelta(days=30)
+    )
+    items = Message.objects.all()
+
+    def counted(term: str, at_most: int) -> int:
+        return search.count_matches(
+            search.message_search(queryset=items, term=term), at_most=at_most
+        )
+
+    assert counted("hello", at_most=1) == 1
+    assert counted("printer", at_most=10) == 3
+    assert counted("printer", at_most=2) == 3  # "more than 2"
+    assert counted("zebra", at_most=2) == 0
 
 
 def test_the_item_list_still_finds_an_item_or_a_conversation_by_id(staff, texts):
@@ -250,11 +305,14 @@ def test_a_word_in_many_items_finds_the_same_conversations_newest_first_counted_
     monkeypatch.setattr(ConversationSearchPaginator, "count_at_most", 2)
     for term, conversations in few.items():
         assert set(listed(term)[0]) == conversations, term
+    # One a page, counted to the next page: three matches are "more than 2".
+    monkeypatch.setattr(ConversationSearchPaginator, "pages_ahead", 1)
+    monkeypatch.setattr(ConversationAdmin, "list_per_page", 1)
     rows, response = listed("printer")
-    newest_first = Conversation.objects.filter(pk__in=rows).order_by("-updated_at")
-    assert rows == list(newest_first.values_list("pk", flat=True))
+    newest_first = Conversation.objects.filter(pk__in=few["printer"]).order_by("-updated_at")
+    assert rows == list(newest_first.values_list("pk", flat=True)[:1])
     assert response.context["cl"].paginator.capped
-    assert "more than" in response.content.decode()
+    assert "more than</span> 2 conversations" in response.content.decode()
 
 
 def test_people_who_are_not_staff_cannot_search_the_admin(client, alice, texts):
