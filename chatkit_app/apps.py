@@ -73,6 +73,7 @@ class ChatkitAppConfig(AppConfig):
         from .assistants.registry import check_tool_choice
         from .attachments.links import SignedLinks
         from .attachments.store import DjangoAttachmentStore, check_message_attachments
+        from .handoff.guard import answered_by_person, guarded
         from .handoff.responder import handoff_aware
         from .limits.gate import Gate
         from .live.relay import relay
@@ -94,7 +95,9 @@ class ChatkitAppConfig(AppConfig):
             sync_action_runner=run_sync_action,
             transcriber=transcribe,
             relay=relay,
-            limiter=Gate(),
+            # Retries and widget actions refused, and a message to a person
+            # no turn, while a person has taken the thread over (handoff/).
+            limiter=guarded(Gate(answered_without_model=answered_by_person)),
             runs=own,
         )
 

@@ -10,6 +10,13 @@ tags and quotes read as the admin shows them). Tool calls, widgets and
 hidden context are left out. With ``use_corrections``, an answer that staff
 corrected (an annotation's ``corrected_text``; the latest, if several) is
 replaced by the correction: the answer it should have been.
+
+Replies a person wrote while they had taken the conversation over
+(``handoff/``) are left out by default: they are not the model's answers,
+and evaluating or fine-tuning on them as if they were would teach the
+model to claim it is that person. With ``include_staff_replies`` they are
+``assistant`` turns, their text without the line naming the person (the
+user's messages are kept either way: they were said).
 """
 
 from __future__ import annotations
@@ -38,7 +45,10 @@ def corrections(record: Mapping[str, Any]) -> dict[str, str]:
 
 
 def chat_messages(
-    record: Mapping[str, Any], *, use_corrections: bool = False
+    record: Mapping[str, Any],
+    *,
+    use_corrections: bool = False,
+    include_staff_replies: bool = False,
 ) -> list[dict[str, str]]:
     """The conversation of an export record (``export.conversation_export``)
     as chat messages."""
@@ -49,15 +59,24 @@ def chat_messages(
         if role is None:
             continue
         view = describe_item(data)
+        if view.person and not include_staff_replies:
+            continue
         content = replaced.get(view.id, view.text)
         if content.strip():
             messages.append({"role": role, "content": content})
     return messages
 
 
-def chat_json_line(record: Mapping[str, Any], *, use_corrections: bool = False) -> str:
+def chat_json_line(
+    record: Mapping[str, Any],
+    *,
+    use_corrections: bool = False,
+    include_staff_replies: bool = False,
+) -> str:
     """One line of JSON, or "" for a conversation with nothing said in it."""
-    messages = chat_messages(record, use_corrections=use_corrections)
+    messages = chat_messages(
+        record, use_corrections=use_corrections, include_staff_replies=include_staff_replies
+    )
     if not messages:
         return ""
     return json.dumps({"messages": messages}, ensure_ascii=False) + "\n"

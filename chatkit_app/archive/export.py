@@ -11,8 +11,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from ..models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
-from .records import ANNOTATION_FIELDS, ATTACHMENT_FIELDS, USAGE_VALUE_FIELDS, format_timestamp
+from ..models import Annotation, Attachment, Conversation, Feedback, Handoff, Message, ModelUsage
+from .records import (
+    ANNOTATION_FIELDS,
+    ATTACHMENT_FIELDS,
+    HANDOFF_TIMES,
+    USAGE_VALUE_FIELDS,
+    format_timestamp,
+)
 
 
 def conversations_for_export(
@@ -52,7 +58,9 @@ def conversation_export(
     """
     last_id: str | None = None
     while True:
-        page = queryset.select_related("owner", "flagged_by").order_by("pk")
+        page = queryset.select_related("owner", "flagged_by", "handoff__taken_over_by").order_by(
+            "pk"
+        )
         if last_id is not None:
             page = page.filter(pk__gt=last_id)
         batch = list(page[:batch_size])
@@ -131,6 +139,7 @@ def conversation_export(
                 "attachments": attachments.get(conversation.pk, []),
                 "flag": _flag_record(conversation),
                 "annotations": annotations.get(conversation.pk, []),
+                "handoff": _handoff_record(getattr(conversation, "handoff", None)),
             }
 
 
@@ -142,6 +151,23 @@ def _flag_record(conversation: Conversation) -> dict[str, Any] | None:
         "flagged_by": conversation.flagged_by.get_username() if conversation.flagged_by else None,
         "reason": conversation.flag_reason,
         "note": conversation.flag_note,
+    }
+
+
+def _handoff_record(handoff: Handoff | None) -> dict[str, Any] | None:
+    """Whether a person was asked for or answers, and who (by username; the
+    display name their replies showed is in the replies' items)."""
+    if handoff is None:
+        return None
+    times = {
+        name: format_timestamp(value) if (value := getattr(handoff, name)) else None
+        for name in HANDOFF_TIMES
+    }
+    return {
+        "state": handoff.state,
+        "request_reason": handoff.request_reason,
+        "taken_over_by": (handoff.taken_over_by.get_username() if handoff.taken_over_by else None),
+        **times,
     }
 
 

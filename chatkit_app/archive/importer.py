@@ -18,9 +18,17 @@ from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 from pydantic import ValidationError
 
-from ..models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
+from ..models import (
+    Annotation,
+    Attachment,
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    ModelUsage,
+)
 from ..serialization import aware, item_from_data, item_to_fields
-from .records import USAGE_VALUE_FIELDS
+from .records import HANDOFF_TIMES, USAGE_VALUE_FIELDS
 
 
 class ImportRecordError(ValueError):
@@ -30,8 +38,9 @@ class ImportRecordError(ValueError):
 def conversation_import(*, record: Mapping[str, Any]) -> bool:
     """Recreate a conversation exported by ``export.conversation_export``
     exactly: ids, timestamps, the items' JSON as stored, interrupted marks,
-    feedback, usage and attachment rows, the review flag and the staff
-    annotations (files of earlier versions, without them, import too).
+    feedback, usage and attachment rows, the review flag, the staff
+    annotations and the handoff to a person (files of earlier versions,
+    without them, import too).
     Users are matched by username and created, with no usable password,
     when missing.
 
@@ -165,7 +174,30 @@ def _conversation_import(record: Mapping[str, Any]) -> bool:
             for row in record.get("usage") or []
         ]
     )
+    _import_handoff(conversation, record.get("handoff"), users)
     return True
+
+
+def _import_handoff(conversation: Conversation, row: Any, users: _ImportUsers) -> None:
+    if not row:
+        return
+    if not isinstance(row, Mapping):
+        raise ImportRecordError("'handoff' is not an object")
+    state = _field(row, "state", str)
+    if state not in Handoff.State.values:
+        raise ImportRecordError(f"unknown handoff state {state!r}")
+    holder = row.get("taken_over_by")
+    Handoff.objects.create(
+        conversation=conversation,
+        state=state,
+        request_reason=str(row.get("request_reason") or "")[:255],
+        taken_over_by=users.get(str(holder)) if holder else None,
+        # Only ``updated_at`` is always set; the others tell how far it got.
+        **{
+            name: _timestamp(row, name) if row.get(name) or name == "updated_at" else None
+            for name in HANDOFF_TIMES
+        },
+    )
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:

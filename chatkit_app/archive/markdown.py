@@ -79,6 +79,9 @@ def conversation_markdown(record: Mapping[str, Any]) -> str:
         lines.append(f"- **Flagged for review:** by {by}, {flag['flagged_at']}{reason}")
         if flag.get("note"):
             lines.append(f"  - {flag['note']}")
+    handoff = record.get("handoff")
+    if handoff:
+        lines.append(f"- **Handoff to a person:** {handoff_summary(handoff)}")
     usage = record.get("usage") or []
     if usage:
         total_in = sum(row["input_tokens"] for row in usage)
@@ -96,6 +99,23 @@ def conversation_markdown(record: Mapping[str, Any]) -> str:
         for row in annotations.get(view.id, []):
             lines += annotation_markdown(row)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def handoff_summary(handoff: Mapping[str, Any]) -> str:
+    """``asked for 2026-…: reason; taken over by dana 2026-…; handed back 2026-…``."""
+    parts = []
+    if handoff.get("requested_at"):
+        reason = f": {handoff['request_reason']}" if handoff.get("request_reason") else ""
+        parts.append(f"asked for {handoff['requested_at']}{reason}")
+    if handoff.get("taken_over_at"):
+        parts.append(
+            f"taken over by {handoff.get('taken_over_by') or 'staff'} {handoff['taken_over_at']}"
+        )
+    if handoff.get("state") == "handed_back" and handoff.get("handed_back_at"):
+        parts.append(f"handed back {handoff['handed_back_at']}")
+    elif handoff.get("state") == "taken_over":
+        parts.append("a person is answering")
+    return "; ".join(parts) or str(handoff.get("state", ""))
 
 
 def annotation_markdown(row: Mapping[str, Any]) -> list[str]:

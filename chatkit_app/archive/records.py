@@ -2,8 +2,14 @@
 The export record: one conversation as a self-contained JSON object (its
 fields, its items as the SDK's own JSON in order, interrupted marks,
 feedback, usage and attachment rows, its review flag and the staff
-annotations of its answers; see README, "Export and import"),
-written one per line.
+annotations of its answers, and its handoff to a person; see README,
+"Export and import"), written one per line.
+
+A staff member's reply, written while they had taken the conversation
+over, is an item like the others: an ``assistant_message`` whose first
+content part names the person (an entity annotation whose source's
+``data.chatkit_person`` is their display name, ``handoff/replies.py``);
+``transcript.person_author`` reads it back.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ ATTACHMENT_FIELDS = (
 # An annotation's values, likewise (its answer is ``item_id``, its author a
 # username).
 ANNOTATION_FIELDS = ("label", "note", "corrected_text", "created_at", "updated_at")
+
+# A handoff's timestamps (beside its state, reason and staff member's username).
+HANDOFF_TIMES = ("requested_at", "taken_over_at", "handed_back_at", "updated_at")
 
 
 def record_json_line(record: Mapping[str, Any]) -> str:

@@ -12,6 +12,12 @@ limit and when it resets; any other gets 429 with Retry-After. Admitted,
 the request runs; when its stream ends the budgets are released, and a user
 who has now used most of a daily or monthly limit is told once, with a
 ``notice`` event.
+
+A request of a turn's kind that will be answered without a model call (a
+message to a person who has taken the thread over: ``handoff/guard.py``
+says so, as ``answered_without_model``) is no turn: it counts against the
+per-minute limit only, so a user past their daily messages can still write
+to the person.
 """
 
 from __future__ import annotations
@@ -64,8 +70,24 @@ class Admission:
     outcome: Refusal | Hold
 
 
+#: Whether a request of a turn's kind will be answered without a model call.
+AnsweredWithoutModel = Callable[[ChatKitReq, RequestContext], Awaitable[bool]]
+
+
 class Gate:
     """The limiter: ``await gate(request, context, proceed)``."""
+
+    def __init__(self, *, answered_without_model: AnsweredWithoutModel | None = None):
+        self.answered_without_model = answered_without_model
+
+    async def is_turn(self, request: ChatKitReq, context: RequestContext) -> bool:
+        """A turn is a model call: a request of a turn's kind, unless it is
+        answered without one."""
+        if not isinstance(request, TURNS):
+            return False
+        if self.answered_without_model is None:
+            return True
+        return not await self.answered_without_model(request, context)
 
     async def __call__(
         self,
@@ -73,7 +95,8 @@ class Gate:
         context: RequestContext,
         proceed: Callable[[], Awaitable[Result]],
     ) -> Result:
-        admission = await admit(context.user, turn=isinstance(request, TURNS))
+        turn = await self.is_turn(request, context)
+        admission = await admit(context.user, turn=turn)
         if admission is None:
             return await proceed()
         if isinstance(admission.outcome, Refusal):
@@ -87,7 +110,7 @@ class Gate:
                 code="turn_in_progress" if refused.busy else None,
             )
         hold = admission.outcome
-        if not isinstance(request, TURNS):
+        if not turn:
             return await proceed()
         try:
             result = await proceed()

@@ -48,8 +48,11 @@ class Command(BaseCommand):
         "one self-contained conversation per line that chatkit_import reads back exactly, "
         'or as Markdown for people, or as chat-format JSON lines ({"messages": [...]}) for '
         "evaluation or fine-tuning (--format openai-jsonl, with --use-corrections for the "
-        "staff's corrected answers). Streams: memory holds one batch of conversations and "
-        "one conversation's items, whatever the size of the database."
+        "staff's corrected answers; replies staff wrote after taking a conversation over "
+        "are left out unless --include-staff-replies). The jsonl records carry those "
+        "replies, marked with the person's display name, and the handoff itself. Streams: "
+        "memory holds one batch of conversations and one conversation's items, whatever "
+        "the size of the database."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -81,6 +84,14 @@ class Command(BaseCommand):
             help="openai-jsonl: put the staff's corrected answer in place of the original.",
         )
         parser.add_argument(
+            "--include-staff-replies",
+            action="store_true",
+            help=(
+                "openai-jsonl: keep the replies staff wrote after taking a conversation over, "
+                "as assistant turns (left out by default: they are not the model's answers)."
+            ),
+        )
+        parser.add_argument(
             "--output", metavar="FILE", help="Write to FILE instead of standard output."
         )
         parser.add_argument(
@@ -105,8 +116,10 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
 
-        if options["use_corrections"] and options["format"] != "openai-jsonl":
-            raise CommandError("--use-corrections goes with --format openai-jsonl.")
+        for flag in ("use_corrections", "include_staff_replies"):
+            if options[flag] and options["format"] != "openai-jsonl":
+                name = "--" + flag.replace("_", "-")
+                raise CommandError(f"{name} goes with --format openai-jsonl.")
 
         queryset = conversations_for_export(
             username=username,
@@ -116,8 +129,12 @@ class Command(BaseCommand):
             flagged=options["flagged"],
         )
         render = RENDERERS[options["format"]]
-        if options["use_corrections"]:
-            render = partial(chat_json_line, use_corrections=True)
+        if options["format"] == "openai-jsonl":
+            render = partial(
+                chat_json_line,
+                use_corrections=options["use_corrections"],
+                include_staff_replies=options["include_staff_replies"],
+            )
 
         output = options["output"]
         try:
