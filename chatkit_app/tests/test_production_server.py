@@ -291,3 +291,25 @@ def test_two_workers_both_answer_and_share_the_database_and_live_updates(
         ).json()
     assert {writer, reading} == set(two_workers.workers())
     assert thread_id in [thread["id"] for thread in listed["data"]]
+
+
+def test_connections_arriving_together_are_spread_over_both_workers(two_workers):
+    # uvicorn's own workers share one listening socket, and the worker that
+    # wakes first accepts every connection waiting; scripts/serve gives each
+    # worker a socket of its own (SO_REUSEPORT) and the kernel spreads them.
+    sockets = [
+        socket.create_connection(("127.0.0.1", two_workers.port), timeout=30) for _ in range(40)
+    ]
+    try:
+        for sock in sockets:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for sock in sockets:
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        owners = [two_workers.owner_of_connection(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    counts = {pid: owners.count(pid) for pid in two_workers.workers()}
+    # Each connection lands on either worker by a hash of its address: fewer
+    # than 8 of 40 on one worker happens about once in 100,000 runs.
+    assert min(counts.values()) >= 8, counts
