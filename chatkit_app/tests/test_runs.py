@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from chatkit_app.models import Message, ModelUsage, ReplyRun, UsageCounter, UserLimits
@@ -57,7 +58,26 @@ def server(django_db_setup, django_db_blocker, fake_provider_server) -> Iterator
         fake_provider_server, CHATKIT_MAX_BACKGROUND_RUNS="1", CHATKIT_MAX_RUN_SECONDS="15"
     )
     with start_daphne(env) as live:
+        warm_up(live, django_db_blocker)
         yield live
+
+
+def warm_up(live: LiveDaphne, django_db_blocker) -> None:
+    """Answer one message before the tests: a fresh process builds its model
+    client on the first one (importing the Agents SDK), which on a loaded
+    machine has taken longer than this server's 15 s run limit and stopped
+    the first test's reply as "timeout"."""
+    with django_db_blocker.unblock():
+        user = get_user_model().objects.create_user("warm-up")
+        _, raw = token_create(user=user)
+        answer = httpx.post(
+            f"{live.url}/chatkit",
+            content=json.dumps(create_thread("Hello")),
+            headers={"Authorization": f"Bearer {raw}"},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text
+        user.delete()
 
 
 @pytest.fixture
