@@ -7,7 +7,10 @@ chunks or not), audio transcription (``POST /v1/audio/transcriptions``) and
 ``GET /v1/models``, so the real ``openai`` client and the Agents SDK run
 unmodified against it. Tests script what it does next: a reply text, tool
 calls, an HTTP error (401, 429, 500...), a slow first token, or a stream cut
-in the middle of the answer. Every request is recorded for inspection.
+in the middle of the answer, or an answer that stops half way until the test
+lets it go on (``reply_held``), so a test can act "while the reply is being
+written" without betting on how fast a loaded machine runs. Every request is
+recorded for inspection.
 
 Streaming requests (the answers) take scripted behaviours in order; with
 none queued they echo the last user message. Non-streaming requests (thread
@@ -33,6 +36,32 @@ import pytest
 ECHO_PREFIX = "Echo: "
 
 
+# While an answer is held, a comment line this often keeps the connection
+# busy, so the site's read timeout (CHATKIT_REQUEST_TIMEOUT) does not fire and
+# a client that went away is noticed (the write fails).
+HOLD_KEEPALIVE = 0.5
+# A held answer goes on by itself after this long, so a test that fails
+# before releasing it does not leave a request hanging for the next test.
+HOLD_LIMIT = 60.0
+
+
+class Hold:
+    """A point in a scripted answer where the provider stops and waits for
+    the test: ``reached`` is set once ``after_words`` words were sent,
+    ``release()`` lets the rest of the answer go."""
+
+    def __init__(self, after_words: int) -> None:
+        self.after_words = after_words
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def wait_reached(self, timeout: float = 30) -> None:
+        assert self.reached.wait(timeout), f"the answer never reached word {self.after_words}"
+
+    def release(self) -> None:
+        self.released.set()
+
+
 @dataclass
 class Behaviour:
     """What the provider does for one request."""
@@ -48,6 +77,7 @@ class Behaviour:
     # instead of the next streamed answer.
     for_non_streaming: bool = False
     usage: tuple[int, int] = (11, 7)
+    hold: Hold | None = None
 
 
 @dataclass
@@ -112,6 +142,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._script: deque[Behaviour] = deque()
+        self._holds: list[Hold] = []
         self.requests: list[RecordedRequest] = []
         self.title = "Fake title"
         self.transcript = "transcribed words"
@@ -128,6 +159,9 @@ class FakeProvider:
 
     def reset(self) -> None:
         with self._lock:
+            for hold in self._holds:
+                hold.release()  # no answer of an earlier test stays stuck
+            self._holds.clear()
             self._script.clear()
             self.requests.clear()
             self.title = "Fake title"
@@ -136,6 +170,16 @@ class FakeProvider:
     def reply(self, text: str, **options: Any) -> None:
         """Queue an answer with this text."""
         self.queue(Behaviour(text=text, **options))
+
+    def reply_held(self, text: str, *, after_words: int, **options: Any) -> Hold:
+        """Queue an answer that stops after ``after_words`` words until the
+        returned hold is released (the rest then follows, ``chunk_delay``
+        apart as usual)."""
+        hold = Hold(after_words)
+        with self._lock:
+            self._holds.append(hold)
+        self.queue(Behaviour(text=text, hold=hold, **options))
+        return hold
 
     def call_tools(self, *calls: tuple[str, dict[str, Any]], **options: Any) -> None:
         """Queue an answer that calls tools: ``("name", {"arg": 1})`` pairs."""
@@ -250,6 +294,16 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(0.2)
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
+
+    def _hold(self, behaviour: Behaviour, sent_words: int) -> None:
+        """Wait here while the behaviour's hold says so (see ``Hold``)."""
+        hold = behaviour.hold
+        if hold is None or sent_words != hold.after_words:
+            return
+        hold.reached.set()
+        deadline = time.monotonic() + HOLD_LIMIT
+        while not hold.released.wait(HOLD_KEEPALIVE) and time.monotonic() < deadline:
+            self._chunk(b": held\n\n")  # an SSE comment: ignored by clients
 
     def _authorized(self) -> bool:
         expected = f"Bearer {self.fake.api_key}"
@@ -461,7 +515,8 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             ):
                 return
-            for piece in _pieces(text):
+            for index, piece in enumerate(_pieces(text)):
+                self._hold(behaviour, index)
                 if behaviour.chunk_delay:
                     time.sleep(behaviour.chunk_delay)
                 if not send(
@@ -592,7 +647,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ):
                     return
         else:
-            for piece in _pieces(text):
+            for index, piece in enumerate(_pieces(text)):
+                self._hold(behaviour, index)
                 if behaviour.chunk_delay:
                     time.sleep(behaviour.chunk_delay)
                 if not send({"content": piece}):

@@ -19,22 +19,29 @@ from .browser import browser as browser
 from .browser import open_page as open_page
 from .browser import screenshot
 from .chatkit_client import add_message, create_thread, parse_sse
+from .conftest import fake_provider_env
 from .live_daphne import start_daphne, token_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker):
-    # Slow enough to watch a reply being written; open sockets re-check
+def server(django_db_setup, django_db_blocker, fake_provider_server):
+    # Replies come from the fake provider, which a test can hold half way to
+    # watch a reply being written (a reply a second long could end before a
+    # loaded machine's page had seen it in progress); open sockets re-check
     # their watcher every second.
-    env = {"CHATKIT_DEV_RESPONDER_DELAY": "0.05", "CHATKIT_LIVE_RECHECK_INTERVAL": "1"}
+    env = {
+        **fake_provider_env(fake_provider_server, "responses"),
+        "CHATKIT_GENERATE_TITLES": "0",
+        "CHATKIT_LIVE_RECHECK_INTERVAL": "1",
+    }
     with start_daphne(env) as live:
         yield live
 
 
 @pytest.fixture
-def alice_api(server, alice) -> Iterator[httpx.Client]:
+def alice_api(server, alice, fake_provider) -> Iterator[httpx.Client]:
     with token_client(server, alice) as client:
         yield client
 
@@ -67,7 +74,9 @@ def stored_texts(thread_id: str) -> list[str]:
     )
 
 
-def test_staff_watch_a_reply_being_written_without_reloading(server, open_page, alice_api, charlie):
+def test_staff_watch_a_reply_being_written_without_reloading(
+    server, open_page, alice_api, charlie, fake_provider
+):
     thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     items = page.locator(".ck-live-item")
@@ -75,6 +84,13 @@ def test_staff_watch_a_reply_being_written_without_reloading(server, open_page, 
     expect(page.locator('[data-field="owner"]')).to_have_text("alice")
 
     hostile = '<img src=x onerror="window.__pwned = 1"> **not bold**'
+    # Words come in for a while, then the reply waits until the page has
+    # shown it being written.
+    hold = fake_provider.reply_held(
+        f"You said {hostile} " + " ".join(f"w{n}" for n in range(40)),
+        after_words=30,
+        chunk_delay=0.05,
+    )
     with alice_api.stream(
         "POST", "/chatkit", content=json.dumps(add_message(thread_id, hostile))
     ) as response:
@@ -86,6 +102,7 @@ def test_staff_watch_a_reply_being_written_without_reloading(server, open_page, 
         expect(writing.locator(".ck-live-text")).not_to_have_text("")
         expect(writing.locator("header")).to_contain_text("writing…")
         screenshot(page, "live-watch-writing")
+        hold.release()
         response.read()
 
     expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(0)
@@ -99,7 +116,7 @@ def test_staff_watch_a_reply_being_written_without_reloading(server, open_page, 
 
 
 def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
-    server, open_page, alice_api, charlie
+    server, open_page, alice_api, charlie, fake_provider
 ):
     thread_id = post(alice_api, create_thread("First"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
@@ -113,14 +130,17 @@ def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
     expect(page.locator(".ck-live-item")).to_have_count(4)
     assert shown_texts(page) == stored_texts(thread_id)
 
-    # The connection drops in the middle of a reply: the page reconnects by
-    # itself (with backoff) and ends with every item exactly once.
+    # The connection drops in the middle of a reply (held there until the
+    # page has seen it drop): the page reconnects by itself (with backoff)
+    # and ends with every item exactly once.
+    hold = fake_provider.reply_held("one two three four five six", after_words=3)
     with alice_api.stream(
         "POST", "/chatkit", content=json.dumps(add_message(thread_id, "Third"))
     ) as response:
         expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(1)
         page.evaluate("window.chatkitLive.ws.close()")
         expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "waiting")
+        hold.release()
         response.read()
     expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
     expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(0, timeout=15_000)
