@@ -10,6 +10,7 @@ deltas, coalesced to at most one message per ``CHATKIT_LIVE_DELTA_INTERVAL``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -47,7 +48,9 @@ class _StreamPublisher:
 
     Deltas are buffered and sent at most once per ``interval`` seconds (and
     always before any other event, so a watcher never sees the finished item
-    before the last words of its text). Each delta carries ``offset``, the
+    before the last words of its text). Words buffered when the model pauses
+    go out when the interval is up, by a timer: a watcher never waits for
+    the next word to see the last ones. Each delta carries ``offset``, the
     length of the text before it, so a watcher who joined mid-reply knows
     that it missed the beginning.
     """
@@ -62,6 +65,10 @@ class _StreamPublisher:
         # (item_id, content_index, text) in arrival order, merged when adjacent
         self.pending: list[list[Any]] = []
         self.done = False
+        # One flush at a time, so that deltas reach the group in order.
+        self._flushing = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._late_flushes: set[asyncio.Task[None]] = set()
 
     async def observe(self, event: ThreadStreamEvent) -> None:
         if isinstance(event, ThreadItemUpdatedEvent) and isinstance(
@@ -72,8 +79,13 @@ class _StreamPublisher:
                 self.pending[-1][2] += event.update.delta
             else:
                 self.pending.append([*key, event.update.delta])
-            if time.monotonic() - self.last_flush >= self.interval:
+            waited = time.monotonic() - self.last_flush
+            if waited >= self.interval:
                 await self.flush()
+            elif self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(
+                    self.interval - waited, self._flush_late
+                )
             return
         await self.flush()
         if isinstance(event, ThreadItemAddedEvent):
@@ -91,23 +103,34 @@ class _StreamPublisher:
         elif isinstance(event, ErrorEvent):
             await self.ended(error=event.message or "The reply failed.")
 
+    def _flush_late(self) -> None:
+        self._timer = None
+        if self.pending and not self.done:
+            task = asyncio.ensure_future(self.flush())
+            self._late_flushes.add(task)
+            task.add_done_callback(self._late_flushes.discard)
+
     async def flush(self) -> None:
-        self.last_flush = time.monotonic()
-        pending, self.pending = self.pending, []
-        for item_id, content_index, delta in pending:
-            offset = self.published.get((item_id, content_index), 0)
-            self.published[(item_id, content_index)] = offset + len(delta)
-            await _group_send(
-                self.group,
-                {
-                    "type": "item.delta",
-                    "conversation_id": self.thread_id,
-                    "item_id": item_id,
-                    "content_index": content_index,
-                    "offset": offset,
-                    "delta": delta,
-                },
-            )
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._flushing:
+            self.last_flush = time.monotonic()
+            pending, self.pending = self.pending, []
+            for item_id, content_index, delta in pending:
+                offset = self.published.get((item_id, content_index), 0)
+                self.published[(item_id, content_index)] = offset + len(delta)
+                await _group_send(
+                    self.group,
+                    {
+                        "type": "item.delta",
+                        "conversation_id": self.thread_id,
+                        "item_id": item_id,
+                        "content_index": content_index,
+                        "offset": offset,
+                        "delta": delta,
+                    },
+                )
 
     async def ended(self, *, error: str | None = None) -> None:
         if self.done:

@@ -115,6 +115,26 @@ def test_staff_watch_a_reply_being_written_without_reloading(
     screenshot(page, "live-watch-done")
 
 
+def test_the_words_written_before_the_model_pauses_reach_the_watch_page_during_the_pause(
+    server, open_page, alice_api, charlie, fake_provider
+):
+    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    page = watch_page(open_page, server, charlie, thread_id)
+    expect(page.locator(".ck-live-item")).to_have_count(2)
+
+    # Three words at once, then the model thinks (until released).
+    hold = fake_provider.reply_held("alpha beta gamma delta epsilon", after_words=3)
+    with alice_api.stream(
+        "POST", "/chatkit", content=json.dumps(add_message(thread_id, "Go on"))
+    ) as response:
+        writing = page.locator(".ck-live-item.ck-live-in-progress .ck-live-text")
+        expect(writing).to_contain_text("alpha beta gamma")
+        hold.release()
+        response.read()
+    expect(page.locator(".ck-live-item.ck-live-in-progress")).to_have_count(0)
+    assert shown_texts(page) == stored_texts(thread_id)
+
+
 def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
     server, open_page, alice_api, charlie, fake_provider
 ):
