@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Max, Min, Q, QuerySet
@@ -19,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator, smart_split, unescape_string_literal
+from django.utils.translation import gettext as _
 
 from ..models import Conversation
 from .paginator import EstimatedCountPaginator
@@ -83,6 +85,18 @@ class LargeTableAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         # The date hierarchy from the first and last rows, not every row.
         return RangeDatesChangeList
+
+    def action_checkbox(self, obj: Any) -> str:
+        # The same HTML as Django's, written directly: Django renders a
+        # CheckboxInput through the form renderer's templates for every row,
+        # a third of a 50-row list's rendering time.
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
 
 
 class IdSearchMixin:

@@ -223,3 +223,26 @@ def test_item_counts_read_only_the_index_entries_of_the_rows_shown(alice):
         .annotate(n=Count("id"))
     )
     assert "Seq Scan on chatkit_app_message" not in plan, plan
+
+
+def test_each_rows_select_box_is_the_one_django_renders(client, alice, charlie):
+    """The select box is written directly (not through the form renderer's
+    templates, a third of a long list's rendering), with the same name,
+    value, class and label: the actions and their JavaScript still work."""
+    conversation = Conversation.objects.create(
+        id='thr_a&b"<c>', owner=alice, title='Tom & "Jerry" <script>'
+    )
+    model_admin = admin.site._registry[Conversation]
+    expected = admin.ModelAdmin.action_checkbox(model_admin, conversation)
+    assert model_admin.action_checkbox(conversation) == expected
+
+    client.force_login(charlie)
+    response = client.get("/admin/chatkit_app/conversation/")
+    assert expected in response.content.decode()
+    response = client.post(
+        "/admin/chatkit_app/conversation/",
+        {"action": "lock", "_selected_action": [conversation.pk], "index": 0},
+    )
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.status == "locked"
