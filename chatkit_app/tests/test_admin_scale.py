@@ -7,6 +7,8 @@ Timings are measured by ``benchmarks/admin_scale.py``, not here.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib import admin
 from django.contrib.admin.utils import quote
@@ -155,6 +157,49 @@ def test_unfiltered_lists_use_the_planner_estimate_instead_of_count(
     assert any("COUNT(*)" in q["sql"] for q in captured)
     assert "about</span>" not in html
     assert "1200 conversations" in html
+
+
+@postgresql_only
+def test_a_filtered_list_beyond_the_exact_count_shows_the_planners_estimate(
+    client, alice, charlie, monkeypatch
+):
+    """Counting every user message (half of all items) reads them all for
+    one number: the count stops after ``count_filtered_up_to`` rows and the
+    list says "about" the planner's estimate, never fewer than it counted."""
+    monkeypatch.setattr(EstimatedCountPaginator, "count_filtered_up_to", 100)
+    client.force_login(charlie)
+    bulk_conversations(alice, conversations=300, items_each=2)
+    Conversation.objects.filter(pk__in=["thr_bulk00000", "thr_bulk00001"]).update(status="closed")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE chatkit_app_conversation")
+
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get("/admin/chatkit_app/conversation/?status__exact=active").content.decode()
+    counts = [q["sql"] for q in captured if "COUNT(*)" in q["sql"]]
+    assert counts
+    assert all("LIMIT 101" in sql for sql in counts), counts
+    shown = re.search(r"about</span> (\d+) conversations", html)
+    assert shown, html
+    assert 101 <= int(shown[1]) <= 400
+
+    # Few enough: exact, as before.
+    html = client.get("/admin/chatkit_app/conversation/?status__exact=closed").content.decode()
+    assert "about</span>" not in html
+    assert "2 conversations" in html
+
+
+@postgresql_only
+def test_the_usage_lists_failed_filter_reads_an_index_of_the_failed_calls(alice):
+    seed_activity(alice, bulk_conversations(alice, conversations=20, items_each=1))
+    ModelUsage.objects.filter(conversation_id="thr_bulk00003").update(error="rate_limit")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE chatkit_app_modelusage")
+    failed = ModelUsage.objects.filter(ModelUsage.failed())
+
+    plan = explain(failed.order_by("-created_at")[:50])
+
+    assert "chatkit_usage_errors" in plan, plan
+    assert [row.conversation_id for row in failed] == ["thr_bulk00003"]
 
 
 @postgresql_only
