@@ -57,9 +57,44 @@ class ConversationChangeList(ChangeList):
 class ConversationSearchPaginator(SearchPaginator):
     """A conversation search counts up to 200 on its first page ("more
     than 200"; later pages count further, see ``SearchPaginator``): for a
-    common word each one counted is a look at its items."""
+    common word each one counted is a look at its items.
+
+    The count and the page are one walk: the matches' ids in the list's
+    order, from the page's first row up to the cap. They count (every row
+    before exists, or the page's first would not), and the page's rows are
+    then read by those ids. Counting and then paging with an ``OFFSET``
+    would look at the items of every conversation before the page twice
+    (page 10 of a common word: 1,200 conversations' items instead of 700).
+    """
 
     count_at_most = 200
+
+    def __init__(self, *args: Any, page: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.first_row = (max(page, 1) - 1) * int(self.per_page)
+        #: The ids the count walked, from ``first_row`` on (None: not walked).
+        self.walked: list | None = None
+
+    def count_up_to(self, queryset: QuerySet, at_most: int) -> int:
+        if self.first_row > at_most:
+            return super().count_up_to(queryset, at_most)
+        ids = list(queryset.values_list("pk", flat=True)[self.first_row : at_most + 1])
+        if not ids:
+            # Past the last match (an old link): how many there are.
+            return super().count_up_to(queryset, at_most)
+        self.walked = ids
+        return self.first_row + len(ids)
+
+    def page(self, number: Any):
+        number = self.validate_number(number)
+        if self.walked is None or (number - 1) * self.per_page != self.first_row:
+            return super().page(number)
+        ids = self.walked[: int(self.per_page)]
+        # By id alone: the ids came from the searched list already.
+        rows = self.object_list.model._default_manager.filter(pk__in=ids)
+        rows.query.select_related = self.object_list.query.select_related
+        by_id = {row.pk: row for row in rows}
+        return self._get_page([by_id[pk] for pk in ids if pk in by_id], number, self)
 
 
 class ConversationAdmin(StatusActions, FlagActions, ExportActions, LargeTableAdmin):

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from chatkit_app import search
 from chatkit_app.admin.conversations import ConversationAdmin, ConversationSearchPaginator
@@ -313,6 +314,48 @@ def test_a_word_in_many_items_finds_the_same_conversations_newest_first_counted_
     assert rows == list(newest_first.values_list("pk", flat=True)[:1])
     assert response.context["cl"].paginator.capped
     assert "more than</span> 2 conversations" in response.content.decode()
+
+
+def test_every_page_of_a_conversation_search_lists_the_next_matches_in_order(
+    staff, alice, texts, monkeypatch
+):
+    """The count and the page come from one walk of the matches (from the
+    page's first row to the cap); each page still lists the next ones,
+    newest first, with their owner, and the search runs once a page."""
+    bulk_conversations(alice, conversations=7, items_each=2, prefix="many", text="a printer")
+    monkeypatch.setattr(ConversationAdmin, "common_at", 0)
+    monkeypatch.setattr(ConversationSearchPaginator, "count_at_most", 2)
+    monkeypatch.setattr(ConversationSearchPaginator, "pages_ahead", 1)
+    monkeypatch.setattr(ConversationAdmin, "list_per_page", 3)
+    matches = list(
+        Conversation.objects.filter(messages__text__icontains="printer")
+        .distinct()
+        .order_by("-updated_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    assert len(matches) == 10
+
+    shown = []
+    for page, count in [(1, "more than</span> 6"), (2, "more than</span> 9"), (3, "10"), (4, "10")]:
+        with CaptureQueriesContext(connection) as captured:
+            response = staff.get(CONVERSATIONS, {"q": "printer", "p": str(page)})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert f"{count} conversations" in html, page
+        rows = response.context["cl"].result_list
+        assert all(row.owner.username for row in rows)
+        shown += [row.pk for row in rows]
+        searched = [
+            q["sql"]
+            for q in captured
+            if 'FROM "chatkit_app_conversation"' in q["sql"] and "printer" in q["sql"]
+        ]
+        assert len(searched) == 1, searched
+    assert shown == matches
+
+    # A page past the last match: Django's own error, as before.
+    response = staff.get(CONVERSATIONS, {"q": "printer", "p": "9"})
+    assert response.status_code == 302
 
 
 def test_people_who_are_not_staff_cannot_search_the_admin(client, alice, texts):
