@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
@@ -29,14 +29,21 @@ from ..transcript import pretty_json
 from .conversation_actions import ExportActions, StatusActions
 from .filters import LastActivityFilter, OwnerFilter
 from .live import live_urls
-from .options import LargeTableAdmin, admin_link, conversation_label, search_words
+from .options import (
+    LargeTableAdmin,
+    RangeDatesChangeList,
+    admin_link,
+    conversation_label,
+    search_words,
+)
 from .paginator import SearchPaginator
 from .review import FlagActions, FlaggedFilter, can_flag
 from .transcript import transcript_context
 
 
-class ConversationChangeList(ChangeList):
-    """The conversation list, with each row's item count.
+class ConversationChangeList(RangeDatesChangeList):
+    """The conversation list, with each row's item count, and its date
+    hierarchy from the first and last rows (``RangeDatesChangeList``).
 
     Counted after pagination, for the page's rows only, in one grouped
     query over their index entries. A ``Count("messages")`` annotation would

@@ -10,11 +10,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chatkit_app.models import ModelUsage
+from chatkit_app.models import Conversation, ModelUsage
 
 pytestmark = pytest.mark.django_db
 
 USAGE = "/admin/chatkit_app/modelusage/"
+CONVERSATIONS = "/admin/chatkit_app/conversation/"
 
 
 @pytest.fixture
@@ -51,3 +52,20 @@ def test_the_usage_lists_months_days_and_years_are_linked_without_reading_every_
         2026,
         2026,
     ]
+
+
+def test_the_conversation_lists_months_are_linked_without_reading_every_row(staff, alice):
+    """The conversation list has its own changelist (item counts per row):
+    its date hierarchy too comes from the first and last rows."""
+    for thread_id, moment in [
+        ("thr_sep", datetime(2026, 9, 30, 23, tzinfo=UTC)),
+        ("thr_nov", datetime(2026, 11, 2, 8, tzinfo=UTC)),
+    ]:
+        Conversation.objects.create(id=thread_id, owner=alice)
+        Conversation.objects.filter(pk=thread_id).update(updated_at=moment)
+    with CaptureQueriesContext(connection) as captured:
+        page = staff.get(CONVERSATIONS)
+    assert page.status_code == 200
+    assert not [q for q in captured if "DISTINCT" in q["sql"]]
+    assert choices(page) == ["September 2026", "October 2026", "November 2026"]
+    assert [row.pk for row in page.context["cl"].result_list] == ["thr_nov", "thr_sep"]
