@@ -242,9 +242,58 @@ def test_pages_follow_one_another_without_gaps_or_repeats_even_on_equal_times(al
     )
 
 
+def ordinary_rows(owner, count: int) -> None:
+    """Answers no source takes (not disliked, failed, interrupted or
+    flagged), as nearly all are: beside them each source's partial index is
+    the plan, as on a real site. With only the handful of seeded rows any
+    index does, and the planner's pick varies with the statistics."""
+    when = at(2)
+    ids = [f"thr_plain_{n}" for n in range(count)]
+    Conversation.objects.bulk_create(
+        Conversation(id=thread_id, owner=owner, title="Plain", created_at=when, updated_at=when)
+        for thread_id in ids
+    )
+    answers = Message.objects.bulk_create(
+        Message(
+            id=f"{thread_id}_2",
+            conversation_id=thread_id,
+            sequence=2,
+            type="assistant_message",
+            role="assistant",
+            text="Fine.",
+            created_at=when,
+            data={"id": f"{thread_id}_2", "thread_id": thread_id, "type": "assistant_message"},
+        )
+        for thread_id in ids
+    )
+    ModelUsage.objects.bulk_create(
+        ModelUsage(
+            user=owner,
+            conversation_id=answer.conversation_id,
+            message_id=answer.pk,
+            model="gpt-a",
+            assistant="assistant",
+            created_at=when,
+        )
+        for answer in answers
+    )
+    Feedback.objects.bulk_create(
+        Feedback(
+            message=answer,
+            conversation_id=answer.conversation_id,
+            user=owner,
+            kind="positive",
+            created_at=when,
+        )
+        for answer in answers
+    )
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
-def test_each_source_walks_its_own_partial_index_newest_first(seeded):
+def test_each_source_walks_its_own_partial_index_newest_first(seeded, alice):
     from chatkit_app.review.selectors import SOURCE_QUERIES
+
+    ordinary_rows(alice, 3000)
 
     indexes = {
         "negative": ("chatkit_feedback_kind_created", "chatkit_feedback_created"),
