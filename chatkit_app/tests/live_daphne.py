@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,32 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def wait_until_serving(
+    name: str,
+    process: subprocess.Popen,
+    url: str,
+    log: Callable[[], str],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    ready: Callable[[], bool] = lambda: True,
+) -> None:
+    """Wait until the server ``process`` at ``url`` answers ``/health`` and
+    ``ready()`` holds; fail with its ``log()`` if it exits or times out first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        # Any answer means it is serving; /health may be 503 on purpose.
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{url}/health", timeout=5)
+            if ready():
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start serving:\n{log()}")
+        time.sleep(interval)
+
+
 def start_daphne(
     extra_env: dict[str, str] | None = None, timeout: float = 120
 ) -> Iterator[LiveDaphne]:
@@ -95,19 +121,7 @@ def start_daphne(
     )
     server = LiveDaphne(url=f"http://127.0.0.1:{port}", process=process, log_path=Path(log.name))
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
-            try:
-                # Any answer means it is serving; /health may be 503 on purpose.
-                httpx.get(f"{server.url}/health", timeout=5)
-                break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start serving:\n{server.log()}")
-            time.sleep(0.1)
+        wait_until_serving("daphne", process, server.url, server.log, timeout=timeout)
         yield server
     finally:
         stop_process(process)
