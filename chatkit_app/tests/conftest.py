@@ -5,7 +5,7 @@ BaseTestCase), request contexts and the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -81,3 +81,16 @@ def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
         setattr(settings, name, value)
     fake_provider.wire = request.param  # type: ignore[attr-defined]
     return fake_provider
+
+
+@pytest.fixture
+def fresh_channel_layer() -> Iterator[None]:
+    """An empty in-memory channel layer before and after the test (groups of
+    a test's sockets must not outlive its event loop)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    async_to_sync(layer.flush)()
+    yield
+    async_to_sync(layer.flush)()
