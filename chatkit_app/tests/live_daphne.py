@@ -71,7 +71,6 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
 def wait_until_serving(
     name: str,
     process: subprocess.Popen,
@@ -98,6 +97,7 @@ def wait_until_serving(
         time.sleep(interval)
 
 
+@contextlib.contextmanager
 def start_daphne(
     extra_env: dict[str, str] | None = None, timeout: float = 120
 ) -> Iterator[LiveDaphne]:
