@@ -396,24 +396,18 @@ def annotation_save(
     if answer.type != "assistant_message":
         raise NotAnAnswer(answer.pk)
     now = timezone.now()
+    values = {
+        "conversation_id": answer.conversation_id,
+        "label": label[:64],
+        "note": note.strip(),
+        "corrected_text": corrected_text.strip(),
+        "updated_at": now,
+    }
     annotation, _ = Annotation.objects.update_or_create(
         answer=answer,
         author=author,
-        defaults={
-            "conversation_id": answer.conversation_id,
-            "label": label[:64],
-            "note": note.strip(),
-            "corrected_text": corrected_text.strip(),
-            "updated_at": now,
-        },
-        create_defaults={
-            "conversation_id": answer.conversation_id,
-            "label": label[:64],
-            "note": note.strip(),
-            "corrected_text": corrected_text.strip(),
-            "created_at": now,
-            "updated_at": now,
-        },
+        defaults=values,
+        create_defaults={**values, "created_at": now},
     )
     return annotation
 
