@@ -233,3 +233,13 @@ def last_reply(page: Any) -> Any:
     """The newest assistant message, once it has finished streaming."""
     page.wait_for_selector(".ck-item--assistant_message:not(.is-streaming) .ck-actions")
     return page.locator(".ck-item--assistant_message").last
+
+
+def chatkit_request(kind: str) -> Callable[[Any], bool]:
+    """A ``page.expect_request`` predicate: a request to ``/chatkit`` of
+    type ``kind`` (``threads.create``, ``threads.add_client_tool_output``…)."""
+
+    def matches(request: Any) -> bool:
+        return request.url.endswith("/chatkit") and f'"{kind}"' in (request.post_data or "")
+
+    return matches

@@ -5,6 +5,7 @@ BaseTestCase), request contexts and the store.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from chatkit_app.context import RequestContext
 from chatkit_app.store import DjangoStore
 
 from .fake_provider import FakeProvider
+from .live_daphne import LiveDaphne, start_daphne
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
@@ -71,6 +73,18 @@ def fake_provider_settings(fake: FakeProvider, wire: str) -> dict[str, object]:
 def fake_provider_env(fake: FakeProvider, wire: str) -> dict[str, str]:
     """The same settings as environment variables, for a live server process."""
     return {name: str(value) for name, value in fake_provider_settings(fake, wire).items()}
+
+
+@contextlib.contextmanager
+def fake_provider_daphne(fake: FakeProvider, **env: str) -> Iterator[LiveDaphne]:
+    """A live daphne answering with ``fake`` over the Responses wire, without
+    generated titles (a reply says only what the fake's script does), with
+    ``env`` on top."""
+    settings_env = fake_provider_env(fake, "responses")
+    settings_env["CHATKIT_GENERATE_TITLES"] = "false"
+    settings_env.update(env)
+    with start_daphne(settings_env) as live:
+        yield live
 
 
 @pytest.fixture(params=["responses", "chat_completions"])
