@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from chatkit_app.context import RequestContext
 from chatkit_app.store import DjangoStore
 
+from .chatkit_client import ApiClient
 from .fake_provider import FakeProvider
 from .live_daphne import LiveDaphne, start_daphne
 
@@ -95,6 +96,19 @@ def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
         setattr(settings, name, value)
     fake_provider.wire = request.param  # type: ignore[attr-defined]
     return fake_provider
+
+
+@pytest.fixture
+def tasks_chat(provider, settings):
+    """The fake provider, with the tasks assistant answering by default."""
+    settings.CHATKIT_DEFAULT_ASSISTANT = "tasks"
+    return provider
+
+
+@pytest.fixture
+def api(alice):
+    """An API client of /chatkit signed in as alice."""
+    return ApiClient(alice)
 
 
 @pytest.fixture
