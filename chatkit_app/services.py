@@ -6,6 +6,9 @@ belongs to another user behaves as missing (``DoesNotExist``) and nothing of
 theirs is touched. What was written is announced through the core's signals
 (``signals.py``), from inside the transaction; that is how the live updates
 hear of every write, whoever made it.
+
+The writes of attachment rows and their files are in
+``attachments/services.py``; those of runs and handoffs in their packages.
 """
 
 from __future__ import annotations
