@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 from django.db import connection
+from websockets.sync.client import ClientConnection, connect
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -150,3 +151,27 @@ def wait_until(condition, timeout: float = 10, interval: float = 0.05):
             assert value, f"condition not met within {timeout}s"
             return value
         time.sleep(interval)
+
+
+def session_cookie(user) -> str:
+    """The value of a session cookie signed in as ``user``."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def session_socket(server, user, path: str, *, timeout: float = 15) -> ClientConnection:
+    """A websocket to ``path`` of the live ``server`` (anything with a
+    ``url``), from the server's own origin, signed in as ``user`` by session."""
+    from django.conf import settings
+
+    return connect(
+        server.url.replace("http://", "ws://") + path,
+        origin=server.url,
+        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}"},
+        proxy=None,
+        open_timeout=timeout,
+    )

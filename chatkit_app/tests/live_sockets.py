@@ -15,20 +15,15 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from chatkit.types import ThreadMetadata, UserMessageItem, UserMessageTextContent
 from django.conf import settings
-from django.test import Client
 
 from chatkit_app import services
 from chatkit_app.models import Conversation, Message
 from chatsite.asgi import application
 
+from .live_daphne import session_cookie
+
 SITE = b"http://localhost"
 TIMEOUT = 5
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 async def open_socket(
