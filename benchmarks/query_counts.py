@@ -34,6 +34,7 @@ from versus_baseline import (  # noqa: E402
     add_message_body,
     create_body,
     items_body,
+    scratch_database_url,
 )
 
 USERNAME = "bench-queries"
@@ -141,12 +142,7 @@ def main() -> None:
     parser.add_argument("--sql", action="store_true", help="print whole statements")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    name = database_url.rsplit("/", 1)[-1]
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database.")
-    if not args.force and "bench" not in name and "scratch" not in name:
-        sys.exit(f"Refusing to write to {name!r}: use a scratch database or --force.")
+    database_url = scratch_database_url(force=args.force)
 
     from chatkit_app.tests.fake_provider import FakeProvider
 

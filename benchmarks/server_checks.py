@@ -43,6 +43,7 @@ from versus_baseline import (
     manage,
     prepare_database,
     rss_bytes,
+    scratch_database_url,
     start_site,
 )
 
@@ -200,12 +201,7 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=400)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    name = database_url.rsplit("/", 1)[-1]
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database.")
-    if not args.force and "bench" not in name and "scratch" not in name:
-        sys.exit(f"Refusing to write to {name!r}: use a scratch database or --force.")
+    database_url = scratch_database_url(force=args.force)
 
     with fake_provider() as (url, key, _):
         setup = Setup(database_url, url, key, titles=True)

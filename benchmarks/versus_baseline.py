@@ -333,6 +333,19 @@ def start_baseline(setup: Setup) -> Server:
     return start_processes("baseline", [command], setup.baseline_env(), port)
 
 
+def scratch_database_url(*, force: bool, hint: str = "") -> str:
+    """``DATABASE_URL``, which must be PostgreSQL and, unless ``force``, named
+    as a scratch database (``bench`` or ``scratch`` in its name): the
+    benchmarks write to it. Exits with a message otherwise."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit(f"Set DATABASE_URL to a scratch PostgreSQL database{hint}.")
+    name = database_url.rsplit("/", 1)[-1]
+    if not force and "bench" not in name and "scratch" not in name:
+        sys.exit(f"Refusing to write to {name!r}: use a scratch database or --force.")
+    return database_url
+
+
 def manage(setup: Setup, *args: str) -> str:
     return subprocess.run(
         [PYTHON, str(BASE_DIR / "manage.py"), *args],
@@ -1076,12 +1089,7 @@ def main() -> None:
         args.streams = min(args.streams, 50)
         args.profile_turns = min(args.profile_turns, 30)
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (see the docstring).")
-    name = database_url.rsplit("/", 1)[-1]
-    if not args.force and "bench" not in name and "scratch" not in name:
-        sys.exit(f"Refusing to write to {name!r}: use a scratch database or --force.")
+    database_url = scratch_database_url(force=args.force, hint=" (see the docstring)")
 
     started = time.strftime("%Y-%m-%d %H:%M")
     with fake_provider() as (url, key, provider), redis_server() as (redis_url, redis_pid):

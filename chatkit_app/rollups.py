@@ -43,6 +43,10 @@ from django.db import connection, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+# Migration 0005 installs the SQLite search index beside the rollups and
+# imports both from here; migrations do not change, so the names stay.
+from .search_index import install_search, uninstall_search  # noqa: F401
+
 #: Latencies keep this many significant bits in their histogram: 16 buckets
 #: per doubling, every latency below 32 ms its own bucket. A bucket's
 #: midpoint is within 1/32 (3.1 %) of any latency in it, which bounds the
@@ -497,64 +501,6 @@ def install(schema_editor: BaseDatabaseSchemaEditor | None = None, zone: str | N
 def uninstall(schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(_drop())
-
-
-# --- SQLite: the items' full-text index (chatkit_app/search.py reads it)
-
-_FTS = "chatkit_message_fts"
-_MESSAGES = "chatkit_app_message"
-_FTS_DDL = [
-    # External content: the index holds the words, the text and the id are
-    # read from the item's row (by its rowid) when asked for.
-    f"CREATE VIRTUAL TABLE {_FTS} USING fts5(text, id UNINDEXED, content='{_MESSAGES}', "
-    "content_rowid='rowid', tokenize='unicode61 remove_diacritics 0')",
-    f"CREATE TRIGGER {_FTS}_insert AFTER INSERT ON {_MESSAGES} BEGIN "
-    f"INSERT INTO {_FTS} (rowid, text, id) VALUES (new.rowid, new.text, new.id); END",
-    f"CREATE TRIGGER {_FTS}_delete AFTER DELETE ON {_MESSAGES} BEGIN "
-    f"INSERT INTO {_FTS} ({_FTS}, rowid, text, id) VALUES ('delete', old.rowid, old.text, old.id);"
-    " END",
-    f"CREATE TRIGGER {_FTS}_update AFTER UPDATE OF text, id ON {_MESSAGES} BEGIN "
-    f"INSERT INTO {_FTS} ({_FTS}, rowid, text, id) VALUES ('delete', old.rowid, old.text, old.id);"
-    f" INSERT INTO {_FTS} (rowid, text, id) VALUES (new.rowid, new.text, new.id); END",
-]
-
-
-def install_search(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    """On SQLite with FTS5: the items' full-text table, its triggers, and
-    the words of the items already there."""
-    conn = schema_editor.connection
-    if conn.vendor != "sqlite":
-        return
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')")
-        if not cursor.fetchone()[0]:
-            return  # search.py falls back to icontains
-    for statement in _FTS_DDL:
-        schema_editor.execute(statement)
-    rebuild_search(conn)
-
-
-def rebuild_search(conn: BaseDatabaseWrapper | None = None) -> bool:
-    """Read every item's words again (SQLite; e.g. after a ``VACUUM``,
-    which may renumber the rowids the index refers to). False without
-    the FTS5 table."""
-    conn = conn or connection
-    if conn.vendor != "sqlite":
-        return False
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE name = %s", [_FTS])
-        if cursor.fetchone() is None:
-            return False
-        cursor.execute(f"INSERT INTO {_FTS} ({_FTS}) VALUES ('rebuild')")
-    return True
-
-
-def uninstall_search(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor != "sqlite":
-        return
-    for suffix in ("insert", "delete", "update"):
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {_FTS}_{suffix}")
-    schema_editor.execute(f"DROP TABLE IF EXISTS {_FTS}")
 
 
 def rollup_time_zone(using: str = "default") -> str | None:

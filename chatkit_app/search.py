@@ -39,6 +39,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split, unescape_string_literal
 
 from .models import Message
+from .search_index import FTS_TABLE
 
 #: The text search configuration of the index (migration 0003).
 SEARCH_CONFIG = "simple"
@@ -157,9 +158,6 @@ def message_search(*, queryset: QuerySet[Message], term: str) -> QuerySet[Messag
 
 
 # --- SQLite's FTS5
-
-#: The FTS5 table of the items' text (migration 0005, SQLite only).
-FTS_TABLE = "chatkit_message_fts"
 
 
 def has_fts5(using: str = "default") -> bool:

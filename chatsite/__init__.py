@@ -1,0 +1,1 @@
+"""The chatsite project: settings, URLs, the ASGI/WSGI entry points and ``serve``."""

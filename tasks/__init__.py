@@ -1,0 +1,1 @@
+"""The tasks demo app: a to-do list that the chat manages through an assistant."""

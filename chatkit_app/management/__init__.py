@@ -1,0 +1,1 @@
+"""Management commands of chatkit_app and what they share (``progress``)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,25 @@ def last_reply(page: Any) -> Any:
     """The newest assistant message, once it has finished streaming."""
     page.wait_for_selector(".ck-item--assistant_message:not(.is-streaming) .ck-actions")
     return page.locator(".ck-item--assistant_message").last
+
+
+def chatkit_request(kind: str) -> Callable[[Any], bool]:
+    """A ``page.expect_request`` predicate: a request to ``/chatkit`` of
+    type ``kind`` (``threads.create``, ``threads.add_client_tool_output``…)."""
+
+    def matches(request: Any) -> bool:
+        return request.url.endswith("/chatkit") and f'"{kind}"' in (request.post_data or "")
+
+    return matches
+
+
+def eventually(check: Callable[[], object], timeout: float = 5.0):
+    """Poll ``check`` until it returns something truthy, and return its last
+    result either way (the server writes after the browser has shown the
+    result; the caller asserts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)

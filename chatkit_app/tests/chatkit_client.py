@@ -76,6 +76,14 @@ class Reply:
         return parse_sse(self.content)
 
 
+def post_live(client: Any, body: Any) -> list[dict[str, Any]]:
+    """Send ``body`` to a live server's ``/chatkit`` with an ``httpx`` client
+    and return the events of its stream (the request must succeed)."""
+    response = client.post("/chatkit", content=json.dumps(body))
+    assert response.status_code == 200, response.text
+    return parse_sse(response.content)
+
+
 def post_chatkit(
     body: Any,
     *,

@@ -5,7 +5,8 @@ BaseTestCase), request contexts and the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,7 +14,9 @@ from django.contrib.auth import get_user_model
 from chatkit_app.context import RequestContext
 from chatkit_app.store import DjangoStore
 
+from .chatkit_client import ApiClient
 from .fake_provider import FakeProvider
+from .live_daphne import LiveDaphne, start_daphne
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
@@ -73,6 +76,18 @@ def fake_provider_env(fake: FakeProvider, wire: str) -> dict[str, str]:
     return {name: str(value) for name, value in fake_provider_settings(fake, wire).items()}
 
 
+@contextlib.contextmanager
+def fake_provider_daphne(fake: FakeProvider, **env: str) -> Iterator[LiveDaphne]:
+    """A live daphne answering with ``fake`` over the Responses wire, without
+    generated titles (a reply says only what the fake's script does), with
+    ``env`` on top."""
+    settings_env = fake_provider_env(fake, "responses")
+    settings_env["CHATKIT_GENERATE_TITLES"] = "false"
+    settings_env.update(env)
+    with start_daphne(settings_env) as live:
+        yield live
+
+
 @pytest.fixture(params=["responses", "chat_completions"])
 def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
     """The fake provider, configured as the site's model provider, once per
@@ -81,3 +96,29 @@ def provider(request, settings, fake_provider: FakeProvider) -> FakeProvider:
         setattr(settings, name, value)
     fake_provider.wire = request.param  # type: ignore[attr-defined]
     return fake_provider
+
+
+@pytest.fixture
+def tasks_chat(provider, settings):
+    """The fake provider, with the tasks assistant answering by default."""
+    settings.CHATKIT_DEFAULT_ASSISTANT = "tasks"
+    return provider
+
+
+@pytest.fixture
+def api(alice):
+    """An API client of /chatkit signed in as alice."""
+    return ApiClient(alice)
+
+
+@pytest.fixture
+def fresh_channel_layer() -> Iterator[None]:
+    """An empty in-memory channel layer before and after the test (groups of
+    a test's sockets must not outlive its event loop)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    async_to_sync(layer.flush)()
+    yield
+    async_to_sync(layer.flush)()

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from django.db import connection
+from websockets.sync.client import ClientConnection, connect
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -71,6 +72,32 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def wait_until_serving(
+    name: str,
+    process: subprocess.Popen,
+    url: str,
+    log: Callable[[], str],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    ready: Callable[[], bool] = lambda: True,
+) -> None:
+    """Wait until the server ``process`` at ``url`` answers ``/health`` and
+    ``ready()`` holds; fail with its ``log()`` if it exits or times out first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        # Any answer means it is serving; /health may be 503 on purpose.
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{url}/health", timeout=5)
+            if ready():
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start serving:\n{log()}")
+        time.sleep(interval)
+
+
 @contextlib.contextmanager
 def start_daphne(
     extra_env: dict[str, str] | None = None, timeout: float = 120
@@ -95,19 +122,7 @@ def start_daphne(
     )
     server = LiveDaphne(url=f"http://127.0.0.1:{port}", process=process, log_path=Path(log.name))
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
-            try:
-                # Any answer means it is serving; /health may be 503 on purpose.
-                httpx.get(f"{server.url}/health", timeout=5)
-                break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start serving:\n{server.log()}")
-            time.sleep(0.1)
+        wait_until_serving("daphne", process, server.url, server.log, timeout=timeout)
         yield server
     finally:
         stop_process(process)
@@ -136,3 +151,27 @@ def wait_until(condition, timeout: float = 10, interval: float = 0.05):
             assert value, f"condition not met within {timeout}s"
             return value
         time.sleep(interval)
+
+
+def session_cookie(user) -> str:
+    """The value of a session cookie signed in as ``user``."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def session_socket(server, user, path: str, *, timeout: float = 15) -> ClientConnection:
+    """A websocket to ``path`` of the live ``server`` (anything with a
+    ``url``), from the server's own origin, signed in as ``user`` by session."""
+    from django.conf import settings
+
+    return connect(
+        server.url.replace("http://", "ws://") + path,
+        origin=server.url,
+        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}"},
+        proxy=None,
+        open_timeout=timeout,
+    )

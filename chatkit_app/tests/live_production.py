@@ -13,14 +13,17 @@ import os
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from .live_daphne import BASE_DIR, child_environment, free_port, stop_process
+from .live_daphne import (
+    BASE_DIR,
+    child_environment,
+    free_port,
+    stop_process,
+    wait_until_serving,
+)
 
 SERVE = BASE_DIR / "scripts" / "serve"
 
@@ -145,20 +148,16 @@ def start_production_server(
         temp_dir=temp_dir,
     )
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"scripts/serve exited with {process.returncode}:\n{server.log()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{server.url}/health", timeout=5)
-                # Every worker up, not only the first to accept.
-                if server.log().count("Started server process") >= workers:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"scripts/serve did not start serving:\n{server.log()}")
-            time.sleep(0.2)
+        wait_until_serving(
+            "scripts/serve",
+            process,
+            server.url,
+            server.log,
+            timeout=timeout,
+            interval=0.2,
+            # Every worker up, not only the first to accept.
+            ready=lambda: server.log().count("Started server process") >= workers,
+        )
         yield server
     finally:
         stop_process(process)

@@ -119,3 +119,25 @@ def bulk_conversations(
         batch_size=2000,
     )
     return ids
+
+
+def items_conversation(
+    pk: str, owner, created_at: datetime, items: int, *, spacing: timedelta = timedelta(0)
+) -> Conversation:
+    """A conversation of ``items`` messages, user and assistant in turn,
+    written in bulk (no services, no signals); the n-th is created
+    ``n * spacing`` after ``created_at``."""
+    row = Conversation.objects.create(id=pk, owner=owner, created_at=created_at)
+    Message.objects.bulk_create(
+        Message(
+            id=f"{pk}_{n}",
+            conversation=row,
+            sequence=n,
+            type="assistant_message" if n % 2 == 0 else "user_message",
+            role="assistant" if n % 2 == 0 else "user",
+            data={},
+            created_at=created_at + n * spacing,
+        )
+        for n in range(1, items + 1)
+    )
+    return row

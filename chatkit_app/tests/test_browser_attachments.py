@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 from PIL import Image
@@ -19,7 +17,7 @@ from playwright.sync_api import expect
 from chatkit_app.models import Attachment, Message
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, screenshot, send
+from .browser import chat_ready, eventually, last_reply, screenshot, send
 from .browser import open_page as open_page
 from .live_daphne import start_daphne
 
@@ -54,15 +52,6 @@ def file(name: str, mime_type: str, data: bytes) -> dict:
 
 def attach(page, *files: dict) -> None:
     page.locator(".ck-file-input").set_input_files(list(files))
-
-
-def eventually(check: Callable[[], object], timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def image_loaded(locator) -> bool:

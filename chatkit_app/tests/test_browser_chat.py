@@ -6,8 +6,6 @@ built-in client, as it does on an offline machine."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -26,7 +24,7 @@ from chatkit_app.models import Conversation, Feedback, Message
 from chatkit_app.responders.dev import dev_reply_text
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, screenshot, send
+from .browser import chat_ready, eventually, last_reply, screenshot, send
 from .browser import open_page as open_page
 from .conftest import PASSWORD
 from .live_daphne import start_daphne
@@ -44,17 +42,6 @@ def server(django_db_setup, django_db_blocker):
 def thread_id_of(page) -> str:
     expect(page).to_have_url(re.compile(r"/threads/thr_[0-9a-f]+$"))
     return page.url.rsplit("/", 1)[1]
-
-
-def eventually(check: Callable[[], object], timeout: float = 5.0):
-    """Poll ``check`` until it returns something truthy (the server writes
-    after the browser has shown the result)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def test_a_user_signs_in_and_sees_the_reply_stream_in_then_the_history(server, open_page, alice):

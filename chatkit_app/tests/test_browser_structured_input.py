@@ -16,26 +16,20 @@ from chatkit_app.serialization import item_from_message
 from tasks.models import Task
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, screenshot, send
+from .browser import chat_ready, chatkit_request, last_reply, screenshot, send
 from .browser import open_page as open_page
-from .conftest import fake_provider_env
-from .live_daphne import start_daphne
+from .conftest import fake_provider_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_provider_server):
-    env = fake_provider_env(fake_provider_server, "responses")
-    env["CHATKIT_GENERATE_TITLES"] = "false"
-    with start_daphne(env) as live:
+    with fake_provider_daphne(fake_provider_server) as live:
         yield live
 
 
-def answers_request(request) -> bool:
-    return request.url.endswith("/chatkit") and '"threads.add_structured_input"' in (
-        request.post_data or ""
-    )
+answers_request = chatkit_request("threads.add_structured_input")
 
 
 def stored_question():

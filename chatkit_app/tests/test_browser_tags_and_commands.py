@@ -16,10 +16,9 @@ from playwright.sync_api import expect
 from tasks.models import Task
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, official_stub_page, screenshot
+from .browser import chat_ready, chatkit_request, last_reply, official_stub_page, screenshot
 from .browser import open_page as open_page
-from .conftest import fake_provider_env
-from .live_daphne import start_daphne
+from .conftest import fake_provider_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -31,15 +30,11 @@ UI = {
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_provider_server):
-    env = fake_provider_env(fake_provider_server, "responses")
-    env["CHATKIT_GENERATE_TITLES"] = "false"
-    env["CHATKIT_UI"] = json.dumps(UI)
-    with start_daphne(env) as live:
+    with fake_provider_daphne(fake_provider_server, CHATKIT_UI=json.dumps(UI)) as live:
         yield live
 
 
-def message_request(request) -> bool:
-    return request.url.endswith("/chatkit") and '"threads.create"' in (request.post_data or "")
+message_request = chatkit_request("threads.create")
 
 
 def test_a_task_tagged_with_at_goes_out_as_a_tag_and_shows_as_a_chip(

@@ -18,24 +18,20 @@ from chatkit_app.models import Conversation
 from tasks.models import Task
 
 from .browser import browser as browser
-from .browser import chat_ready, last_reply, official_stub_page, screenshot, send
+from .browser import chat_ready, chatkit_request, last_reply, official_stub_page, screenshot, send
 from .browser import open_page as open_page
-from .conftest import fake_provider_env
-from .live_daphne import start_daphne
+from .conftest import fake_provider_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_provider_server):
-    env = fake_provider_env(fake_provider_server, "responses")
-    env["CHATKIT_GENERATE_TITLES"] = "false"
-    with start_daphne(env) as live:
+    with fake_provider_daphne(fake_provider_server) as live:
         yield live
 
 
-def message_request(request) -> bool:
-    return request.url.endswith("/chatkit") and '"threads.create"' in (request.post_data or "")
+message_request = chatkit_request("threads.create")
 
 
 def test_a_task_added_in_the_chat_and_ticked_in_its_widget_is_done_on_the_page(

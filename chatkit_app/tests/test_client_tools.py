@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db
 SELECTED = {"selected": True, "task": {"id": 7, "title": "Water the plants", "done": False}}
 
 
-@pytest.fixture
-def tasks_chat(provider, settings):
-    settings.CHATKIT_DEFAULT_ASSISTANT = "tasks"
-    return provider
-
-
-@pytest.fixture
-def api(alice):
-    return ApiClient(alice)
-
-
 def output(thread_id: str, result: object) -> dict:
     return {
         "type": "threads.add_client_tool_output",

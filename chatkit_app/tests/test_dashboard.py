@@ -17,8 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from chatkit_app.models import Conversation, Feedback, Message, ModelUsage
+from chatkit_app.models import Feedback, Message, ModelUsage
 from chatkit_app.rollups import PRECISION
+
+from .seed_conversations import items_conversation as conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -45,23 +47,6 @@ def close_to(shown: float, exact: float) -> bool:
 
 def at(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-def conversation(pk: str, owner, created_at: datetime, items: int) -> Conversation:
-    row = Conversation.objects.create(id=pk, owner=owner, created_at=created_at)
-    Message.objects.bulk_create(
-        Message(
-            id=f"{pk}_{n}",
-            conversation=row,
-            sequence=n,
-            type="assistant_message" if n % 2 == 0 else "user_message",
-            role="assistant" if n % 2 == 0 else "user",
-            data={},
-            created_at=created_at,
-        )
-        for n in range(1, items + 1)
-    )
-    return row
 
 
 def usage(

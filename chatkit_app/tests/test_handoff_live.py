@@ -6,19 +6,8 @@ conversation and the activity feed see the handoff too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
-
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from chatkit.types import ThreadMetadata, UserMessageItem, UserMessageTextContent
-from django.conf import settings
-from django.test import Client
 
-from chatkit_app import services
 from chatkit_app.handoff.services import (
     handoff_hand_back,
     handoff_request,
@@ -26,91 +15,27 @@ from chatkit_app.handoff.services import (
     staff_reply_post,
 )
 from chatkit_app.live.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
-from chatkit_app.models import Conversation
-from chatsite.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from .live_sockets import (
+    TIMEOUT,
+    close_code,
+    db,
+    open_socket,
+    save_item,
+    save_thread,
+    thread_path,
+    until,
+)
 
-SITE = b"http://localhost"
-TIMEOUT = 5
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer() -> Iterator[None]:
-    layer = get_channel_layer()
-    async_to_sync(layer.flush)()
-    yield
-    async_to_sync(layer.flush)()
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-async def open_socket(
-    path: str, user=None, origin: bytes | None = SITE
-) -> tuple[WebsocketCommunicator, bool]:
-    headers = [(b"host", b"localhost")]
-    if origin is not None:
-        headers.append((b"origin", origin))
-    if user is not None:
-        cookie = await sync_to_async(session_cookie)(user)
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    socket = WebsocketCommunicator(application, path, headers=headers)
-    connected, _ = await socket.connect(timeout=TIMEOUT)
-    return socket, connected
-
-
-async def until(socket: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
-    events = []
-    while True:
-        event = await socket.receive_json_from(timeout=TIMEOUT)
-        events.append(event)
-        if event["type"] == kind:
-            return events
-
-
-async def close_code(socket: WebsocketCommunicator) -> int:
-    message = await socket.receive_output(timeout=TIMEOUT)
-    assert message["type"] == "websocket.close", message
-    return message["code"]
-
-
-async def db(function, *args, **kwargs):
-    return await sync_to_async(function)(*args, **kwargs)
-
-
-def conversation(owner, thread_id: str) -> Conversation:
-    return services.conversation_save(
-        owner=owner, thread=ThreadMetadata(id=thread_id, created_at=datetime.now())
-    )
-
-
-def user_says(owner, thread_id: str, item_id: str, text: str) -> None:
-    services.message_upsert(
-        owner=owner,
-        conversation_id=thread_id,
-        item=UserMessageItem(
-            id=item_id,
-            thread_id=thread_id,
-            created_at=datetime.now(),
-            content=[UserMessageTextContent(text=text)],
-            attachments=[],
-            inference_options={},
-        ),
-    )
-
-
-def thread_path(thread_id: str, **params: str) -> str:
-    query = "&".join(f"{name}={value}" for name, value in params.items())
-    return f"/ws/chatkit/threads/{thread_id}/" + (f"?{query}" if query else "")
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_channel_layer"),
+]
 
 
 async def test_the_owner_sees_a_person_take_over_and_their_replies_live(alice, charlie):
-    chat = await db(conversation, alice, "thr_live")
-    socket, connected = await open_socket(thread_path("thr_live"), user=alice)
+    chat = await db(save_thread, alice, "thr_live")
+    socket, connected, _ = await open_socket(thread_path("thr_live"), user=alice)
     assert connected
     first, _caught_up = await until(socket, "caught_up")
     assert first == {"type": "handoff", "conversation_id": "thr_live", "state": "", "person": ""}
@@ -125,7 +50,7 @@ async def test_the_owner_sees_a_person_take_over_and_their_replies_live(alice, c
         "person": "charlie",
     }
     # The user's own message is not echoed back: their request's stream has it.
-    await db(user_says, alice, "thr_live", "msg_u1", "Hello?")
+    await db(save_item, alice, "thr_live", "msg_u1", "Hello?")
     await db(staff_reply_post, conversation=chat, staff=charlie, text="Hi, I am here.")
     reply = await socket.receive_json_from(timeout=TIMEOUT)
     assert reply["type"] == "item"
@@ -142,14 +67,14 @@ async def test_the_owner_sees_a_person_take_over_and_their_replies_live(alice, c
 
 
 async def test_a_reconnecting_owner_gets_the_replies_it_missed_once(alice, charlie):
-    chat = await db(conversation, alice, "thr_back")
-    await db(user_says, alice, "thr_back", "msg_u1", "Anyone?")
+    chat = await db(save_thread, alice, "thr_back")
+    await db(save_item, alice, "thr_back", "msg_u1", "Anyone?")
     await db(handoff_take_over, conversation=chat, staff=charlie)
     await db(staff_reply_post, conversation=chat, staff=charlie, text="One")
-    await db(user_says, alice, "thr_back", "msg_u2", "And?")
+    await db(save_item, alice, "thr_back", "msg_u2", "And?")
     await db(staff_reply_post, conversation=chat, staff=charlie, text="Two")
 
-    socket, _ = await open_socket(thread_path("thr_back", after_item="msg_u2"), user=alice)
+    socket, _, _ = await open_socket(thread_path("thr_back", after_item="msg_u2"), user=alice)
     events = await until(socket, "caught_up")
 
     assert events[0]["state"] == "taken_over"
@@ -159,28 +84,28 @@ async def test_a_reconnecting_owner_gets_the_replies_it_missed_once(alice, charl
 
 
 async def test_nobody_but_the_owner_gets_the_thread_socket(alice, bob, charlie):
-    await db(conversation, alice, "thr_mine")
+    await db(save_thread, alice, "thr_mine")
     for user, expected in ((bob, CLOSE_NOT_FOUND), (None, CLOSE_UNAUTHENTICATED)):
-        socket, connected = await open_socket(thread_path("thr_mine"), user=user)
+        socket, connected, _ = await open_socket(thread_path("thr_mine"), user=user)
         assert connected
         assert await close_code(socket) == expected
     # Staff included: a user's own channel is theirs; staff have the watch page.
-    socket, _ = await open_socket(thread_path("thr_mine"), user=charlie)
+    socket, _, _ = await open_socket(thread_path("thr_mine"), user=charlie)
     assert await close_code(socket) == CLOSE_NOT_FOUND
-    socket, _ = await open_socket(thread_path("thr_missing"), user=alice)
+    socket, _, _ = await open_socket(thread_path("thr_missing"), user=alice)
     assert await close_code(socket) == CLOSE_NOT_FOUND
-    _, connected = await open_socket(
+    _, connected, _ = await open_socket(
         thread_path("thr_mine"), user=alice, origin=b"https://evil.example"
     )
     assert not connected
 
 
 async def test_staff_watching_see_the_handoff_state_and_the_feed_sees_requests(alice, charlie):
-    chat = await db(conversation, alice, "thr_staff")
-    watch, _ = await open_socket("/ws/chatkit/conversations/thr_staff/", user=charlie)
+    chat = await db(save_thread, alice, "thr_staff")
+    watch, _, _ = await open_socket("/ws/chatkit/conversations/thr_staff/", user=charlie)
     events = await until(watch, "caught_up")
     assert next(e for e in events if e["type"] == "handoff")["state"] == ""
-    activity, _ = await open_socket("/ws/chatkit/activity/", user=charlie)
+    activity, _, _ = await open_socket("/ws/chatkit/activity/", user=charlie)
     await until(activity, "caught_up")
 
     await db(handoff_request, owner=alice, conversation_id="thr_staff", reason="billing")

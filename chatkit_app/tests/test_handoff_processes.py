@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
-from django.test import Client
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from chatkit_app.models import Message
 
 from .chatkit_client import add_message, create_thread, events_of, parse_sse
-from .live_daphne import LiveDaphne, start_daphne, token_client
+from .live_daphne import LiveDaphne, session_cookie, session_socket, start_daphne, token_client
 from .redis_server import redis_server as redis_server
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -36,20 +35,8 @@ def servers(redis_server, django_db_setup, django_db_blocker) -> Iterator[tuple[
         yield first, second
 
 
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
 def owner_socket(server: LiveDaphne, user, thread_id: str) -> ClientConnection:
-    return connect(
-        server.url.replace("http://", "ws://") + f"/ws/chatkit/threads/{thread_id}/",
-        origin=server.url,
-        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}"},
-        proxy=None,
-        open_timeout=TIMEOUT,
-    )
+    return session_socket(server, user, f"/ws/chatkit/threads/{thread_id}/", timeout=TIMEOUT)
 
 
 def receive(socket: ClientConnection) -> dict[str, Any]:

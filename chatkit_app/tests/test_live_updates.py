@@ -6,23 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from chatkit.types import (
-    ThreadMetadata,
-    UserMessageItem,
-    UserMessageTextContent,
-)
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.test import Client
 from django.utils import timezone
 
 from chatkit_app import services
@@ -33,25 +23,24 @@ from chatkit_app.live.consumers import (
     CLOSE_UNAUTHENTICATED,
 )
 from chatkit_app.models import Conversation, Message
-from chatsite.asgi import application
 
 from .chatkit_client import add_message, post_chatkit
 from .chatkit_client import create_thread as start_thread
+from .live_sockets import (
+    TIMEOUT,
+    close_code,
+    conversation_path,
+    db,
+    open_socket,
+    save_item,
+    save_thread,
+    until,
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-SITE = b"http://localhost"
-TIMEOUT = 5
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer() -> Iterator[None]:
-    """Each test starts with an empty in-memory layer (groups of a test's
-    sockets must not outlive its event loop)."""
-    layer = get_channel_layer()
-    async_to_sync(layer.flush)()
-    yield
-    async_to_sync(layer.flush)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_channel_layer"),
+]
 
 
 @pytest.fixture
@@ -60,82 +49,10 @@ def fast_replies(settings):
     settings.CHATKIT_LIVE_DELTA_INTERVAL = 0
 
 
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-async def open_socket(
-    path: str, user=None, origin: bytes | None = SITE
-) -> tuple[WebsocketCommunicator, bool, Any]:
-    headers = [(b"host", b"localhost")]
-    if origin is not None:
-        headers.append((b"origin", origin))
-    if user is not None:
-        cookie = await sync_to_async(session_cookie)(user)
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    socket = WebsocketCommunicator(application, path, headers=headers)
-    connected, code = await socket.connect(timeout=TIMEOUT)
-    return socket, connected, code
-
-
 async def watch(path: str, user) -> WebsocketCommunicator:
     socket, connected, _ = await open_socket(path, user)
     assert connected
     return socket
-
-
-async def close_code(socket: WebsocketCommunicator) -> int:
-    message = await socket.receive_output(timeout=TIMEOUT)
-    assert message["type"] == "websocket.close", message
-    return message["code"]
-
-
-async def until(socket: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
-    """Events up to and including the first of type ``kind``."""
-    events = []
-    while True:
-        event = await socket.receive_json_from(timeout=TIMEOUT)
-        events.append(event)
-        if event["type"] == kind:
-            return events
-
-
-def save_thread(owner, thread_id: str, title: str = "") -> Conversation:
-    return services.conversation_save(
-        owner=owner,
-        thread=ThreadMetadata(id=thread_id, title=title or None, created_at=datetime.now()),
-    )
-
-
-def user_message(thread_id: str, item_id: str, text: str) -> UserMessageItem:
-    return UserMessageItem(
-        id=item_id,
-        thread_id=thread_id,
-        created_at=datetime.now(),
-        content=[UserMessageTextContent(text=text)],
-        attachments=[],
-        inference_options={},
-    )
-
-
-def save_item(owner, thread_id: str, item_id: str, text: str, **kwargs) -> Message:
-    return services.message_upsert(
-        owner=owner,
-        conversation_id=thread_id,
-        item=user_message(thread_id, item_id, text),
-        **kwargs,
-    )
-
-
-async def db(function, *args, **kwargs):
-    return await sync_to_async(function)(*args, **kwargs)
-
-
-def conversation_path(thread_id: str, **params: Any) -> str:
-    query = "&".join(f"{name}={value}" for name, value in params.items())
-    return f"/ws/chatkit/conversations/{thread_id}/" + (f"?{query}" if query else "")
 
 
 def texts(events: list[dict[str, Any]]) -> list[str]:

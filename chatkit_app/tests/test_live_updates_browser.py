@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from chatkit_app.models import Message
 from .browser import browser as browser
 from .browser import open_page as open_page
 from .browser import screenshot
-from .chatkit_client import add_message, create_thread, parse_sse
+from .chatkit_client import add_message, create_thread, post_live
 from .conftest import fake_provider_env
 from .live_daphne import start_daphne, token_client
 
@@ -46,12 +45,6 @@ def alice_api(server, alice, fake_provider) -> Iterator[httpx.Client]:
         yield client
 
 
-def post(client: httpx.Client, body: Any) -> list[dict[str, Any]]:
-    response = client.post("/chatkit", content=json.dumps(body))
-    assert response.status_code == 200, response.text
-    return parse_sse(response.content)
-
-
 def watch_page(open_page, server, user, thread_id: str):
     page = open_page(
         server,
@@ -77,7 +70,7 @@ def stored_texts(thread_id: str) -> list[str]:
 def test_staff_watch_a_reply_being_written_without_reloading(
     server, open_page, alice_api, charlie, fake_provider
 ):
-    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     items = page.locator(".ck-live-item")
     expect(items).to_have_count(2)
@@ -118,7 +111,7 @@ def test_staff_watch_a_reply_being_written_without_reloading(
 def test_the_words_written_before_the_model_pauses_reach_the_watch_page_during_the_pause(
     server, open_page, alice_api, charlie, fake_provider
 ):
-    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     expect(page.locator(".ck-live-item")).to_have_count(2)
 
@@ -138,13 +131,13 @@ def test_the_words_written_before_the_model_pauses_reach_the_watch_page_during_t
 def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
     server, open_page, alice_api, charlie, fake_provider
 ):
-    thread_id = post(alice_api, create_thread("First"))[0]["thread"]["id"]
+    thread_id = post_live(alice_api, create_thread("First"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     expect(page.locator(".ck-live-item")).to_have_count(2)
 
     # Away while a whole exchange happens.
     page.evaluate("window.chatkitLive.stop()")
-    post(alice_api, add_message(thread_id, "Second"))
+    post_live(alice_api, add_message(thread_id, "Second"))
     page.evaluate("window.chatkitLive.start()")
     expect(page.locator(".ck-live-status")).to_have_attribute("data-state", "live")
     expect(page.locator(".ck-live-item")).to_have_count(4)
@@ -171,7 +164,7 @@ def test_a_watcher_that_loses_its_connection_catches_up_without_repeats(
 def test_the_page_stops_retrying_and_says_why_when_the_session_ends(
     server, open_page, alice_api, charlie
 ):
-    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     Session.objects.all().delete()
     page.evaluate("window.chatkitLive.ws.close()")
@@ -185,7 +178,7 @@ def test_signing_out_in_another_tab_closes_the_watch_page_and_says_why(
 ):
     """Nothing forces the socket closed here: the server notices the session
     is gone on its own timer, and the page stops instead of reconnecting."""
-    thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+    thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
     page = watch_page(open_page, server, charlie, thread_id)
     other_tab = page.context.new_page()
     other_tab.goto("/")
@@ -195,7 +188,7 @@ def test_signing_out_in_another_tab_closes_the_watch_page_and_says_why(
     expect(status).to_have_attribute("data-state", "refused", timeout=10_000)
     expect(status).to_contain_text("Your session has ended")
     # A message sent now is not shown to the signed-out page.
-    post(alice_api, add_message(thread_id, "After sign-out"))
+    post_live(alice_api, add_message(thread_id, "After sign-out"))
     page.wait_for_timeout(1500)
     assert "After sign-out" not in shown_texts(page)
 
@@ -206,7 +199,7 @@ def test_staff_see_recent_activity_as_it_happens(server, open_page, alice_api, c
     entries = page.locator(".ck-live-entry")
     before = entries.count()
 
-    events = post(alice_api, create_thread("Where is my parcel?"))
+    events = post_live(alice_api, create_thread("Where is my parcel?"))
     thread_id = events[0]["thread"]["id"]
     reply_id = next(
         event["item"]["id"]

@@ -8,16 +8,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from django.conf import settings
-from django.test import Client
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from chatkit_app.models import Message
 
-from .chatkit_client import add_message, create_thread, parse_sse
-from .live_daphne import LiveDaphne, start_daphne, token_client
+from .chatkit_client import add_message, create_thread, post_live
+from .live_daphne import LiveDaphne, session_socket, start_daphne, token_client
 from .redis_server import redis_server as redis_server
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -31,25 +28,6 @@ def servers(redis_server, django_db_setup, django_db_blocker) -> Iterator[tuple[
     env = {"REDIS_URL": redis_server.url, "CHATKIT_DEV_RESPONDER_DELAY": "0.05"}
     with start_daphne(env) as first, start_daphne(env) as second:
         yield first, second
-
-
-def post(client: httpx.Client, body: Any) -> list[dict[str, Any]]:
-    response = client.post("/chatkit", content=json.dumps(body))
-    assert response.status_code == 200, response.text
-    return parse_sse(response.content)
-
-
-def staff_socket(server: LiveDaphne, user, path: str) -> ClientConnection:
-    django_client = Client()
-    django_client.force_login(user)
-    cookie = django_client.cookies[settings.SESSION_COOKIE_NAME].value
-    return connect(
-        server.url.replace("http://", "ws://") + path,
-        origin=server.url,
-        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
-        proxy=None,
-        open_timeout=TIMEOUT,
-    )
 
 
 def receive(socket: ClientConnection) -> dict[str, Any]:
@@ -67,8 +45,8 @@ def until(socket: ClientConnection, kind: str) -> list[dict[str, Any]]:
 def test_a_message_sent_through_one_process_is_seen_live_through_the_other(servers, alice, charlie):
     first, second = servers
     with token_client(first, alice) as alice_api:
-        thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
-        with staff_socket(second, charlie, f"/ws/chatkit/conversations/{thread_id}/") as socket:
+        thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+        with session_socket(second, charlie, f"/ws/chatkit/conversations/{thread_id}/") as socket:
             hello = until(socket, "caught_up")
             assert [event["view"]["label"] for event in hello if event["type"] == "item"] == [
                 "User",
@@ -100,10 +78,10 @@ def test_a_message_sent_through_one_process_is_seen_live_through_the_other(serve
 
 def test_staff_on_one_process_see_activity_from_the_other(servers, alice, charlie):
     first, second = servers
-    with staff_socket(second, charlie, "/ws/chatkit/activity/") as socket:
+    with session_socket(second, charlie, "/ws/chatkit/activity/") as socket:
         until(socket, "caught_up")
         with token_client(first, alice) as alice_api:
-            events = post(alice_api, create_thread("Hello from the first process"))
+            events = post_live(alice_api, create_thread("Hello from the first process"))
             thread_id = events[0]["thread"]["id"]
             reply_id = next(
                 event["item"]["id"]
@@ -135,24 +113,24 @@ def test_a_watcher_that_reconnects_to_the_other_process_gets_what_it_missed(
 ):
     first, second = servers
     with token_client(first, alice) as alice_api:
-        thread_id = post(alice_api, create_thread("Hello"))[0]["thread"]["id"]
+        thread_id = post_live(alice_api, create_thread("Hello"))[0]["thread"]["id"]
         path = f"/ws/chatkit/conversations/{thread_id}/"
-        with staff_socket(second, charlie, path) as socket:
+        with session_socket(second, charlie, path) as socket:
             seen = until(socket, "caught_up")[-1]["last_sequence"]
         assert seen == 2
 
         # Written while the watcher is away.
-        events = post(alice_api, add_message(thread_id, "Missed this?"))
+        events = post_live(alice_api, add_message(thread_id, "Missed this?"))
         written = [e["item"]["id"] for e in events if e["type"] == "thread.item.done"]
 
-        with staff_socket(first, charlie, f"{path}?after={seen}") as socket:
+        with session_socket(first, charlie, f"{path}?after={seen}") as socket:
             caught_up = until(socket, "caught_up")
             replayed = [event for event in caught_up if event["type"] == "item"]
             assert [event["item_id"] for event in replayed] == written
             assert [event["sequence"] for event in replayed] == [3, 4]
             assert caught_up[-1]["last_sequence"] == 4
 
-            post(alice_api, add_message(thread_id, "And now?"))
+            post_live(alice_api, add_message(thread_id, "And now?"))
             live = until(socket, "stream.ended")
         live_items = [event for event in live if event["type"] == "item"]
         assert [event["sequence"] for event in live_items] == [5, 6]

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from django.conf import settings
-from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -27,7 +25,7 @@ from websockets.sync.client import connect as ws_connect
 from chatkit_app.asgi_limits import body_limit_for_path
 
 from .chatkit_client import create_thread, parse_sse
-from .live_daphne import token_client
+from .live_daphne import session_socket, token_client
 from .live_production import ProductionServer, start_production_server
 from .redis_server import redis_server as redis_server
 
@@ -184,19 +182,6 @@ def test_a_body_under_the_limit_still_works(server, alice):
     assert parse_sse(response.content)[-1]["type"] == "thread.item.done"
 
 
-def staff_socket(server: ProductionServer, user, path: str) -> ClientConnection:
-    django_client = Client()
-    django_client.force_login(user)
-    cookie = django_client.cookies[settings.SESSION_COOKIE_NAME].value
-    return ws_connect(
-        server.url.replace("http://", "ws://") + path,
-        origin=server.url,
-        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
-        proxy=None,
-        open_timeout=15,
-    )
-
-
 def until(sock: ClientConnection, kind: str) -> list[dict]:
     events = []
     while not events or events[-1]["type"] != kind:
@@ -205,7 +190,7 @@ def until(sock: ClientConnection, kind: str) -> list[dict]:
 
 
 def test_a_staff_websocket_connects_through_the_production_server(server, charlie):
-    with staff_socket(server, charlie, "/ws/chatkit/activity/") as sock:
+    with session_socket(server, charlie, "/ws/chatkit/activity/") as sock:
         assert until(sock, "caught_up")[-1]["type"] == "caught_up"
 
 
@@ -267,7 +252,7 @@ def test_two_workers_both_answer_and_share_the_database_and_live_updates(
     two_workers, alice, charlie
 ):
     assert len(two_workers.workers()) == 2
-    with staff_socket(two_workers, charlie, "/ws/chatkit/activity/") as sock:
+    with session_socket(two_workers, charlie, "/ws/chatkit/activity/") as sock:
         watching = two_workers.owner_of_connection(sock.socket.getsockname()[1])
         assert watching in two_workers.workers()
         until(sock, "caught_up")

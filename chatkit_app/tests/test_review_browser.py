@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ from chatkit_app.models import Annotation, Conversation
 from .browser import browser as browser
 from .browser import open_page as open_page
 from .browser import screenshot
-from .chatkit_client import create_thread, parse_sse
+from .chatkit_client import create_thread, post_live
 from .live_daphne import start_daphne, token_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -40,15 +39,9 @@ def alice_api(server, alice) -> Iterator[httpx.Client]:
         yield client
 
 
-def post(client: httpx.Client, body: Any) -> list[dict[str, Any]]:
-    response = client.post("/chatkit", content=json.dumps(body))
-    assert response.status_code == 200, response.text
-    return parse_sse(response.content)
-
-
 def answered(client: httpx.Client, question: str) -> tuple[str, str]:
     """A new thread with its answer: (thread id, answer id)."""
-    events = post(client, create_thread(question))
+    events = post_live(client, create_thread(question))
     thread_id = events[0]["thread"]["id"]
     answer_id = next(
         event["item"]["id"]

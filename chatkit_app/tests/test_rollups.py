@@ -33,6 +33,8 @@ from chatkit_app.rollups import (
     settle,
 )
 
+from .seed_conversations import items_conversation
+
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(
@@ -128,20 +130,7 @@ def rollup_rows() -> dict[str, set]:
 
 
 def thread(pk: str, owner, created_at: datetime, items: int) -> Conversation:
-    row = Conversation.objects.create(id=pk, owner=owner, created_at=created_at)
-    Message.objects.bulk_create(
-        Message(
-            id=f"{pk}_{n}",
-            conversation=row,
-            sequence=n,
-            type="assistant_message" if n % 2 == 0 else "user_message",
-            role="assistant" if n % 2 == 0 else "user",
-            data={},
-            created_at=created_at + timedelta(minutes=n),
-        )
-        for n in range(1, items + 1)
-    )
-    return row
+    return items_conversation(pk, owner, created_at, items, spacing=timedelta(minutes=1))
 
 
 def answer(user, thread_id: str, n: int, model: str, latency: int, **extra) -> ModelUsage:

@@ -18,17 +18,6 @@ from .chatkit_client import ApiClient, add_message, events_of, streamed_text
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tasks_chat(provider, settings):
-    settings.CHATKIT_DEFAULT_ASSISTANT = "tasks"
-    return provider
-
-
-@pytest.fixture
-def api(alice):
-    return ApiClient(alice)
-
-
 def answer(thread_id: str, item_id: str, answers: dict, status: str = "answered") -> dict:
     return {
         "type": "threads.add_structured_input",

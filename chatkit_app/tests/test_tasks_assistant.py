@@ -18,18 +18,6 @@ from .thread_items import assert_contains
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tasks_chat(provider, settings):
-    """The tasks assistant answers by default."""
-    settings.CHATKIT_DEFAULT_ASSISTANT = "tasks"
-    return provider
-
-
-@pytest.fixture
-def api(alice):
-    return ApiClient(alice)
-
-
 def widget_of(events: list[dict]) -> dict:
     items = [
         e["item"] for e in events_of(events, "thread.item.done") if e["item"]["type"] == "widget"

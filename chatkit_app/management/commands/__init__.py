@@ -1,0 +1,1 @@
+"""The ``chatkit_*`` management commands."""

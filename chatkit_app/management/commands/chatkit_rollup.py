@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from chatkit_app.rollups import install, rebuild_search, rollup_time_zone
+from chatkit_app.rollups import install, rollup_time_zone
+from chatkit_app.search_index import rebuild_search
 
 
 class Command(BaseCommand):
