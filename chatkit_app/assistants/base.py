@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils.module_loading import import_string
 
 from ..conf import chatkit_settings
-from .tools import as_function_tool
+from .tools import ToolContext, as_function_tool
 
 if TYPE_CHECKING:
     # The Agents SDK takes seconds to import: only the server needs it, not
@@ -84,7 +84,23 @@ class Assistant:
         return methods + extra
 
     def get_tools(self) -> list[FunctionTool]:
-        return [as_function_tool(func) for func in self.tool_functions()]
+        """The Agents SDK tools of ``tool_functions()``, built once per class
+        and set of functions (a JSON schema from each signature costs a few
+        milliseconds a turn). A tool method still runs on the assistant of
+        the turn that called it; a different set of functions (settings,
+        ``tools``, another class registered under the name) builds anew."""
+        functions = self.tool_functions()
+        key = (type(self), *(_tool_key(self, func) for func in functions))
+        try:
+            tools = _built_tools.get(key)
+        except TypeError:  # a callable that cannot be a key: build it each time
+            return [as_function_tool(func) for func in functions]
+        if tools is None:
+            tools = [_build_tool(self, func) for func in functions]
+            if len(_built_tools) >= MAX_BUILT_TOOL_SETS:
+                _built_tools.clear()
+            _built_tools[key] = tools
+        return list(tools)
 
     def action_handlers(self) -> dict[str, tuple[Callable[..., Any], bool]]:
         handlers = {}
@@ -94,6 +110,35 @@ class Assistant:
                 action_type, sync = marker
                 handlers[action_type] = (getattr(self, name), sync)
         return handlers
+
+
+#: Tool sets built by ``Assistant.get_tools``, by class and functions; a
+#: bound keeps settings changed again and again (tests) from piling them up.
+_built_tools: dict[tuple[Any, ...], list[FunctionTool]] = {}
+MAX_BUILT_TOOL_SETS = 256
+
+
+def _tool_key(assistant: Assistant, func: Callable[..., Any]) -> Any:
+    """What identifies a tool function across instances of one class: a
+    method of ``assistant`` by its function, anything else by itself."""
+    if inspect.ismethod(func) and func.__self__ is assistant:
+        return ("method", func.__func__)
+    return func
+
+
+def _build_tool(assistant: Assistant, func: Callable[..., Any]) -> FunctionTool:
+    if not (inspect.ismethod(func) and func.__self__ is assistant):
+        return as_function_tool(func)
+    function, cls = func.__func__, type(assistant)
+
+    def bind(ctx: ToolContext) -> Callable[..., Any]:
+        # The turn's own instance, as before the tools were cached; the one
+        # they were built with only outside a turn's run (a test, a shell).
+        turn_assistant = ctx.assistant
+        owner = turn_assistant if type(turn_assistant) is cls else assistant
+        return function.__get__(owner, cls)
+
+    return as_function_tool(func, bind=bind)
 
 
 class DefaultAssistant(Assistant):

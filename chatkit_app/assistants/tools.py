@@ -67,6 +67,11 @@ class ToolContext:
     def thread(self) -> ThreadMetadata:
         return self.agent_context.thread
 
+    @property
+    def assistant(self) -> Any:
+        """The assistant answering this turn (None outside a turn's run)."""
+        return getattr(self.agent_context, "assistant", None)
+
     async def progress(self, text: str, icon: IconName | None = None) -> None:
         """Show what the tool is doing, until the answer arrives."""
         await self.agent_context.stream(ProgressUpdateEvent(text=text, icon=icon))
@@ -130,13 +135,19 @@ def tool(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def as_function_tool(func: Callable[..., Any]) -> FunctionTool:
+def as_function_tool(
+    func: Callable[..., Any],
+    *,
+    bind: Callable[[ToolContext], Callable[..., Any]] | None = None,
+) -> FunctionTool:
     """An Agents SDK tool from a function whose first argument is a ToolContext.
 
     The SDK reads the schema from the signature; it only recognises its own
     context type, so the tool it sees takes the SDK's RunContextWrapper and
     the rest of ``func``'s arguments, with their annotations resolved in
-    ``func``'s own module."""
+    ``func``'s own module. ``bind``, when given, picks what each call runs
+    from its ToolContext (an assistant's method, on the assistant of the
+    turn: see ``Assistant.get_tools``); the schema is still ``func``'s."""
     from agents import RunContextWrapper, function_tool
 
     signature = inspect.signature(func)
@@ -148,7 +159,8 @@ def as_function_tool(func: Callable[..., Any]) -> FunctionTool:
     hints = get_type_hints(func)
 
     async def invoke(wrapper: RunContextWrapper[AgentContext], **kwargs: Any) -> Any:
-        result = func(ToolContext(wrapper.context, tool_name=func.__name__), **kwargs)
+        ctx = ToolContext(wrapper.context, tool_name=func.__name__)
+        result = (bind(ctx) if bind is not None else func)(ctx, **kwargs)
         return await result if inspect.isawaitable(result) else result
 
     context_param = inspect.Parameter(

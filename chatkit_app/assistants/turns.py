@@ -24,8 +24,10 @@ from chatkit.agents import AgentContext
 
 
 class AssistantRunContext(AgentContext):
-    """ChatKit's agent context, plus whether a tool has ended the turn."""
+    """ChatKit's agent context, plus the assistant answering the turn (its
+    tool methods run on it) and whether a tool has ended the turn."""
 
+    assistant: Any = None
     turn_ended: bool = False
 
 

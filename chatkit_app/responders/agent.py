@@ -243,7 +243,9 @@ async def agent_respond(
     # Files are read off the event loop, after the database connection is released.
     attachments = await sync_to_async(attachment_inputs, thread_sensitive=False)(turn.attachments)
     agent = build_agent(provider, model, turn.instructions, turn.assistant)
-    agent_context = AssistantRunContext(thread=thread, store=store, request_context=context)
+    agent_context = AssistantRunContext(
+        thread=thread, store=store, request_context=context, assistant=turn.assistant
+    )
     started = time.monotonic()
     model_input = await to_model_input(turn.items, HistoryConverter(attachments))
     result = Runner.run_streamed(

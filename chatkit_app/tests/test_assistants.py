@@ -22,6 +22,11 @@ from .chatkit_client import ApiClient, streamed_text
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def api(alice):
+    return ApiClient(alice)
+
+
 async def whoami(ctx: ToolContext, shout: bool = False) -> str:
     """Say who the signed-in user is.
 
@@ -106,3 +111,61 @@ def test_a_tool_context_exposes_the_user_and_thread(alice, ctx):
     tool_context = ToolContext(agent_context)
     assert tool_context.user == alice
     assert tool_context.thread.id == "thr_x"
+
+
+def test_every_turn_offers_the_model_the_same_tools(provider, api):
+    from tasks.assistants import TaskAssistant
+
+    routed = {"inference_options": {"tool_choice": {"id": "tasks"}}}
+    provider.reply("First.")
+    provider.reply("Second.")
+    api.start("what do I have?", **routed)
+    api.start("and now?", **routed)
+
+    first, second = (request.body["tools"] for request in provider.answer_requests())
+    assert first == second
+    # What a tool built afresh from each method offers: nothing is lost by
+    # building them once. (Chat Completions nests the tool in "function".)
+    offered = [tool.get("function", tool) for tool in first]
+    fresh = [as_function_tool(func) for func in TaskAssistant().tool_functions()]
+    assert [tool["name"] for tool in offered] == [tool.name for tool in fresh]
+    assert [tool["parameters"] for tool in offered] == [tool.params_json_schema for tool in fresh]
+
+
+def test_a_tool_method_runs_on_the_assistant_of_its_own_turn(provider, api, monkeypatch):
+    from chatkit_app.assistants import registry
+
+    class Counter(Assistant):
+        name = "counter"
+        made = 0
+
+        def __init__(self) -> None:
+            type(self).made += 1
+            self.number = type(self).made
+
+        @tool
+        async def which(self, ctx: ToolContext) -> str:
+            """Say which assistant answers."""
+            return f"assistant number {self.number}"
+
+    monkeypatch.setitem(registry._registry, "counter", Counter)
+    routed = {"inference_options": {"tool_choice": {"id": "counter"}}}
+    for text in ("which one?", "and now?"):
+        provider.call_tools(("which", {}))
+        provider.reply("Done.")
+        api.start(text, **routed)
+
+    _, after_first, _, after_second = provider.answer_requests()
+    assert "assistant number 1" in str(after_first.body)
+    assert "assistant number 2" in str(after_second.body)
+
+
+def test_an_assistants_tools_are_built_once_and_again_when_its_functions_change(settings):
+    settings.CHATKIT_TOOLS = []
+    tools = DefaultAssistant().get_tools()
+    assert all(a is b for a, b in zip(tools, DefaultAssistant().get_tools(), strict=True))
+
+    settings.CHATKIT_TOOLS = [f"{__name__}.whoami"]
+    assert [t.name for t in DefaultAssistant().get_tools()] == [t.name for t in tools] + ["whoami"]
+    settings.CHATKIT_TOOLS = []
+    assert [t.name for t in DefaultAssistant().get_tools()] == [t.name for t in tools]

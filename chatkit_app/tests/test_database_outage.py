@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
+from django.db import connection
 
 from .chatkit_client import add_message, create_thread, parse_sse, streamed_text
 from .conftest import fake_provider_env
@@ -42,7 +42,7 @@ pytestmark = [
     # Setting up the cluster, migrating and starting the site count too.
     pytest.mark.timeout(300),
     pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connection.vendor != "postgresql",
         reason="runs once per CI run, with the PostgreSQL suite",
     ),
 ]
