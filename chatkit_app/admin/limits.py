@@ -18,9 +18,9 @@ from django.utils.html import format_html, format_html_join
 
 from ..limits import periods
 from ..limits.counters import used_now
-from ..limits.models import GroupLimits, UsageCounter, UserLimits
 from ..limits.policy import format_amount, limits_for
 from ..limits.selectors import user_usage
+from ..models import GroupLimits, UsageCounter, UserLimits
 from .filters import UserFilter
 from .options import ReadOnlyAdmin
 

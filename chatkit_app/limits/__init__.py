@@ -3,7 +3,6 @@ Usage limits: requests per minute on /chatkit, and turns and tokens per day
 and cost per month per user, from the CHATKIT_LIMIT_* settings with
 per-user and per-group overrides edited in the admin.
 
-- ``models``: the overrides (``UserLimits``, ``GroupLimits``) and counters;
 - ``policy``: which limits apply to a user;
 - ``periods``: the UTC minute, day and month they are counted in;
 - ``counters``: the shared counters (``UsageCounter``), atomic in the database;

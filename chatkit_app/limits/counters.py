@@ -20,7 +20,7 @@ from math import ceil
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
-from .models import UsageCounter
+from ..models import UsageCounter
 from .policy import KINDS, Kind, format_amount
 
 #: How long a turn holds a budget if its process dies before releasing it.

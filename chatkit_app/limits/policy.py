@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Value
 
 from ..conf import chatkit_settings
-from .models import GroupLimits, UsageCounter, UserLimits
+from ..models import GroupLimits, UsageCounter, UserLimits
 from .periods import DAY, MINUTE, MONTH, Period
 
 Kind = UsageCounter.Kind

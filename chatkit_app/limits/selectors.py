@@ -11,9 +11,9 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from ..models import UsageCounter
 from . import periods
 from .counters import used_now
-from .models import UsageCounter
 from .periods import MONTH
 from .policy import KINDS, format_amount, limits_for
 

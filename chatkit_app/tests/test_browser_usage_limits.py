@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from chatkit_app.limits.models import UserLimits
-from chatkit_app.models import Message
+from chatkit_app.models import Message, UserLimits
 
 from .browser import browser as browser
 from .browser import chat_ready, last_reply, screenshot, send

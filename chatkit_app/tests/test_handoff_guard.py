@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatkit_app.limits.models import UsageCounter
-from chatkit_app.models import Message, ModelUsage
+from chatkit_app.models import Message, ModelUsage, UsageCounter
 from tasks.models import Task
 
 from .chatkit_client import ApiClient, add_message, events_of, streamed_text

@@ -21,8 +21,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from chatkit_app.limits.models import UsageCounter, UserLimits
-from chatkit_app.models import Message, ModelUsage, ReplyRun
+from chatkit_app.models import Message, ModelUsage, ReplyRun, UsageCounter, UserLimits
 from chatkit_app.runs.services import runs_recover
 from chatkit_app.server import CANCELLED_NOTE
 from chatkit_app.tokens import token_create

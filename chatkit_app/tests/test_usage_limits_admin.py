@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from chatkit_app.limits.models import GroupLimits, UserLimits
+from chatkit_app.models import GroupLimits, UserLimits
 
 from .chatkit_client import ApiClient, create_thread
 from .usage_limits import answered

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from chatkit_app.limits.models import UsageCounter, UserLimits
-from chatkit_app.models import Conversation, ModelUsage
+from chatkit_app.models import Conversation, ModelUsage, UsageCounter, UserLimits
 from chatkit_app.tokens import token_create
 
 from .chatkit_client import create_thread, events_of, hang_up_after, parse_sse, streamed_text

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from chatkit_app import selectors
 from chatkit_app.conf import chatkit_settings
-from chatkit_app.limits.models import UsageCounter
 from chatkit_app.limits.selectors import users_near_limits
+from chatkit_app.models import UsageCounter
 
 KIND_LABELS = dict(UsageCounter.Kind.choices)
 
