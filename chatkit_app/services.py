@@ -13,21 +13,27 @@ The writes of attachment rows and their files are in
 
 from __future__ import annotations
 
+import mimetypes
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chatkit.types import Attachment as AttachmentModel
 from chatkit.types import ThreadItem, ThreadMetadata
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from . import signals
 from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
-from .selectors import reply_finished
+from .selectors import attachments_orphaned, reply_finished
 from .serialization import (
+    attachment_from_data,
+    attachment_to_data,
     aware,
     item_to_fields,
     thread_to_fields,
@@ -136,13 +142,11 @@ def _delete_conversations(queryset) -> int:
     _, deleted = Conversation.objects.filter(pk__in=ids).delete()
     count = deleted.get(Conversation._meta.label, 0)
     # Files are removed only once the rows are gone for good.
-    transaction.on_commit(lambda: delete_files(files))
+    transaction.on_commit(lambda: _delete_files(files))
     return count
 
 
-def delete_files(names: list[tuple[str, str]]) -> None:
-    """Remove stored attachment files (pairs of file and preview names; an
-    empty name is skipped)."""
+def _delete_files(names: list[tuple[str, str]]) -> None:
     from django.core.files.storage import default_storage
 
     for pair in names:
@@ -257,6 +261,111 @@ def message_delete(*, owner: AbstractBaseUser, conversation_id: str, message_id:
     if not deleted:
         raise Message.DoesNotExist(message_id)
     signals.item_removed.send(Message, conversation_id=conversation_id, item_id=message_id)
+
+
+@transaction.atomic
+def attachment_save(*, owner: AbstractBaseUser, attachment: AttachmentModel) -> Attachment:
+    """Upsert attachment metadata (the SDK saves it again once it has a thread)."""
+    existing = Attachment.objects.select_for_update().filter(pk=attachment.id).first()
+    if existing is not None and existing.owner_id != owner.pk:
+        raise IdCollision(attachment.id)
+    conversation_id = attachment.thread_id
+    if (
+        conversation_id
+        and not Conversation.objects.filter(pk=conversation_id, owner=owner).exists()
+    ):
+        raise Conversation.DoesNotExist(conversation_id)
+    values = {
+        "owner": owner,
+        "conversation_id": conversation_id,
+        "kind": attachment.type,
+        "name": attachment.name[:255],
+        "mime_type": attachment.mime_type[:255],
+        "preview_url": str(getattr(attachment, "preview_url", "") or ""),
+        "data": attachment_to_data(attachment),
+    }
+    if existing is None:
+        return Attachment.objects.create(id=attachment.id, **values)
+    for name, value in values.items():
+        setattr(existing, name, value)
+    existing.save()
+    return existing
+
+
+@transaction.atomic
+def attachment_delete(*, owner: AbstractBaseUser, attachment_id: str) -> None:
+    attachment = Attachment.objects.select_for_update().get(pk=attachment_id, owner=owner)
+    files = [(attachment.file.name, attachment.preview.name)]
+    attachment.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+
+
+@transaction.atomic
+def attachment_discard_pending(*, attachment_id: str) -> bool:
+    """Delete an attachment whose upload was refused, only while nothing was
+    uploaded to it and no message carries it (checked under the row lock, so
+    a refused upload racing a good one never removes the good one's file).
+    True if it was deleted."""
+    attachment = (
+        Attachment.objects.select_for_update()
+        .filter(pk=attachment_id, uploaded_at__isnull=True, conversation__isnull=True)
+        .first()
+    )
+    if attachment is None:
+        return False
+    files = [(attachment.file.name, attachment.preview.name)]
+    attachment.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+    return True
+
+
+class AttachmentAlreadyUploaded(Exception):
+    """The attachment's bytes were uploaded before; an upload is one-shot."""
+
+
+def attachment_store_upload(
+    *, attachment: Attachment, content: File, mime_type: str, preview: File | None
+) -> Attachment:
+    """Store the uploaded bytes (and image preview) of an attachment that
+    ``attachments.create`` recorded, under random names; the SDK's copy of
+    the attachment loses its upload descriptor (the upload is done)."""
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            row = Attachment.objects.select_for_update().get(pk=attachment.pk)
+            if row.uploaded_at is not None:
+                raise AttachmentAlreadyUploaded(row.pk)
+            suffix = mimetypes.guess_extension(mime_type) or ""
+            row.file.save(f"{uuid.uuid4().hex}{suffix}", content, save=False)
+            stored.append(row.file.name)
+            if preview is not None:
+                row.preview.save(f"{uuid.uuid4().hex}.webp", preview, save=False)
+                stored.append(row.preview.name)
+            model = attachment_from_data(row.data).model_copy(
+                update={"mime_type": mime_type, "upload_descriptor": None}
+            )
+            row.mime_type = mime_type
+            row.size = content.size
+            row.uploaded_at = timezone.now()
+            row.data = attachment_to_data(model)
+            row.save()
+    except BaseException:
+        # The row is as it was; the bytes written before the failure go.
+        _delete_files([tuple(stored)] if stored else [])
+        raise
+    return row
+
+
+def attachments_prune_orphans(*, older_than: datetime) -> int:
+    """Delete attachments never sent in a message (uploads the user removed
+    from the composer, or abandoned) created before ``older_than``, with
+    their files. Returns how many were deleted."""
+    with transaction.atomic():
+        orphans = attachments_orphaned(before=older_than)
+        files = list(orphans.values_list("file", "preview"))
+        count, _ = orphans.delete()
+        transaction.on_commit(lambda: _delete_files(files))
+    return count
 
 
 @transaction.atomic

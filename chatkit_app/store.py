@@ -26,7 +26,6 @@ from chatkit.types import Page, ThreadItem, ThreadMetadata
 from django.core.exceptions import ObjectDoesNotExist
 
 from . import selectors, services
-from .attachments.services import attachment_delete, attachment_save
 from .conf import chatkit_settings
 from .context import RequestContext
 from .db import db_call
@@ -281,7 +280,7 @@ def _delete_item(user, thread_id: str, item_id: str) -> None:
 @db_call
 def _save_attachment(user, attachment: AttachmentModel) -> None:
     try:
-        attachment_save(owner=user, attachment=attachment)
+        services.attachment_save(owner=user, attachment=attachment)
     except (ObjectDoesNotExist, services.IdCollision):
         raise NotFoundError(f"Attachment {attachment.id} not found") from None
 
@@ -298,6 +297,6 @@ def _load_attachment(user, attachment_id: str) -> AttachmentModel:
 @db_call
 def _delete_attachment(user, attachment_id: str) -> None:
     try:
-        attachment_delete(owner=user, attachment_id=attachment_id)
+        services.attachment_delete(owner=user, attachment_id=attachment_id)
     except ObjectDoesNotExist:
         raise NotFoundError(f"Attachment {attachment_id} not found") from None

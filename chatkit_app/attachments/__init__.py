@@ -2,6 +2,5 @@
 Attachments: ``store`` (the SDK's two-phase ``AttachmentStore``, and the
 check of the files a message carries), ``uploads`` (content checks and image
 previews), ``links`` (signed links, renewed each time an attachment goes to
-a client), ``services`` (the writes of attachment rows and their files), and
-``views`` and ``urls`` (upload, preview, download).
+a client), and ``views`` and ``urls`` (upload, preview, download).
 """

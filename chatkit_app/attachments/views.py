@@ -28,13 +28,13 @@ from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import services
 from ..authentication import Caller, authenticate
 from ..context import RequestContext
 from ..http_errors import error_response
 from ..models import Attachment
 from ..request_errors import ChatKitRequestError
 from ..serialization import attachment_from_data
-from . import services
 from .links import Purpose, verify, with_fresh_links
 from .uploads import SNIFF_BYTES, UploadRejected, check_content, kind_of, make_preview
 

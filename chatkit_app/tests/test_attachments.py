@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
-from chatkit_app.attachments.services import attachments_prune_orphans
+from chatkit_app import services
 from chatkit_app.models import Attachment, Conversation
 
 from .chatkit_client import ApiClient, add_message, create_thread
@@ -354,9 +354,11 @@ def test_orphans_are_pruned_after_the_grace_period(
     orphan = as_alice.attach(b"forgotten", "f.txt", "text/plain")
     never_uploaded = as_alice.create("g.txt", "text/plain", 3).json()
 
-    assert attachments_prune_orphans(older_than=timezone.now() - timedelta(hours=1)) == 0
+    assert services.attachments_prune_orphans(older_than=timezone.now() - timedelta(hours=1)) == 0
     with django_capture_on_commit_callbacks(execute=True):
-        pruned = attachments_prune_orphans(older_than=timezone.now() + timedelta(seconds=1))
+        pruned = services.attachments_prune_orphans(
+            older_than=timezone.now() + timedelta(seconds=1)
+        )
     assert pruned == 2
     assert list(Attachment.objects.values_list("pk", flat=True)) == [sent["id"]]
     assert orphan["id"] != never_uploaded["id"]

@@ -10,7 +10,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from chatkit_app import selectors, services
-from chatkit_app.attachments.services import attachments_prune_orphans
 from chatkit_app.conf import chatkit_settings
 from chatkit_app.management.progress import Progress
 from chatkit_app.models import Conversation
@@ -124,7 +123,7 @@ class Command(BaseCommand):
                 f"{before:%Y-%m-%d %H:%M} UTC). Nothing was deleted."
             )
             return
-        count = attachments_prune_orphans(older_than=before)
+        count = services.attachments_prune_orphans(older_than=before)
         self.stdout.write(
             f"Deleted {count} orphaned attachments (created before {before:%Y-%m-%d %H:%M} UTC)."
         )
