@@ -7,8 +7,9 @@ theirs is touched. What was written is announced through the core's signals
 (``signals.py``), from inside the transaction; that is how the live updates
 hear of every write, whoever made it.
 
-The writes of attachment rows and their files are in
-``attachments/services.py``; those of runs and handoffs in their packages.
+Attachment rows and their files are written here too: the store (core)
+saves them, and the core imports no concern (``tests/test_layout.py``).
+The writes of runs and handoffs are in their packages.
 """
 
 from __future__ import annotations
