@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+
+from .live_daphne import poll_until
 
 CHROMIUM = os.environ.get("CHATKIT_TEST_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -250,9 +251,4 @@ def eventually(check: Callable[[], object], timeout: float = 5.0):
     """Poll ``check`` until it returns something truthy, and return its last
     result either way (the server writes after the browser has shown the
     result; the caller asserts)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
+    return poll_until(check, timeout)

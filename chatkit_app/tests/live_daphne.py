@@ -140,17 +140,24 @@ def token_client(server: LiveDaphne, user, *, timeout: float = 30) -> httpx.Clie
     )
 
 
-def wait_until(condition, timeout: float = 10, interval: float = 0.05):
-    """Poll ``condition`` until it returns something truthy; return that, or
-    fail with the last value. Work a live server does after the response
-    ends (saving a stopped reply) is only visible a moment later."""
+def poll_until(condition, timeout: float, interval: float = 0.05):
+    """Call ``condition`` until it returns something truthy or ``timeout``
+    seconds have passed; its last result either way."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value or time.monotonic() > deadline:
-            assert value, f"condition not met within {timeout}s"
             return value
         time.sleep(interval)
+
+
+def wait_until(condition, timeout: float = 10, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; return that, or
+    fail with the last value. Work a live server does after the response
+    ends (saving a stopped reply) is only visible a moment later."""
+    value = poll_until(condition, timeout, interval)
+    assert value, f"condition not met within {timeout}s"
+    return value
 
 
 def session_cookie(user) -> str:
