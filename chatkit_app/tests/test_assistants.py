@@ -22,11 +22,6 @@ from .chatkit_client import ApiClient, streamed_text
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(alice):
-    return ApiClient(alice)
-
-
 async def whoami(ctx: ToolContext, shout: bool = False) -> str:
     """Say who the signed-in user is.
 
