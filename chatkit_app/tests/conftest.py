@@ -9,7 +9,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 from chatkit_app.context import RequestContext
 from chatkit_app.store import DjangoStore
@@ -20,6 +22,16 @@ from .live_daphne import LiveDaphne, start_daphne
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_connections_of_async_tests(django_db_setup):
+    """Close, before the test databases are dropped, the connections that
+    async tests opened in asgiref's one thread for ``sync_to_async`` (there
+    is no request's executor in a test): left open, PostgreSQL refuses to
+    drop a database "being accessed by other users"."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture
