@@ -103,7 +103,7 @@ def test_many_clients_hanging_up_at_once_all_keep_what_was_said(server, alice):
                 conversation_id__in=thread_ids, type__in=["assistant_message", "sdk_hidden_context"]
             )
         )
-        replies = {row.conversation_id: row for row in rows if row.role == "assistant"}
+        replies = {row.conversation_id: row for row in rows if row.type == "assistant_message"}
         notes = {row.conversation_id: row.text for row in rows if row.type == "sdk_hidden_context"}
         stopped = sum(reply.interrupted for reply in replies.values())
         done = len(replies) == len(thread_ids) and len(notes) == stopped
