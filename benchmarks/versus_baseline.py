@@ -760,10 +760,13 @@ class Meter:
         return now
 
 
-def cpu_note(label: str, cpu: dict[str, dict[str, float]], turns: dict[str, int]) -> str:
-    """Per phase owner: CPU ms per turn of each process kind, and how busy
-    the machine's cores were (a phase at 0% idle is bounded by the machine)."""
-    lines = [f"CPU, {label} (ms per turn; each while only that server was loaded):"]
+def cpu_note(
+    label: str, cpu: dict[str, dict[str, float]], turns: dict[str, int], unit: str = "turn"
+) -> str:
+    """Per phase owner: CPU ms per turn (or other ``unit``) of each process
+    kind, and how busy the machine's cores were (a phase at 0% idle is
+    bounded by the machine)."""
+    lines = [f"CPU, {label} (ms per {unit}; each while only that server was loaded):"]
     cores = os.cpu_count() or 1
     for who in ("ours", "baseline"):
         sums, count = cpu.get(who), turns.get(who)
@@ -807,7 +810,7 @@ def cpu_note(label: str, cpu: dict[str, dict[str, float]], turns: dict[str, int]
         lines.append(
             f"    {who:<8} "
             + ", ".join(parts)
-            + f"; {count / wall:.1f} turns/s, cores {busy / (busy + idle or 1):.0%} busy"
+            + f"; {count / wall:.1f} {unit}s/s, cores {busy / (busy + idle or 1):.0%} busy"
             + f" ({cores} cores), server {server / wall:.0%} of a core"
         )
     return "\n".join(lines)
@@ -837,9 +840,12 @@ def run_block(
         thread_ids = {name: asyncio.run(seed_thread(t, args.items)) for name, t in targets.items()}
 
         if args.profile:
-            profile_turns(ours_server, targets["ours"], args, Path(args.profile))
-            baseline_profile = Path(args.profile).with_suffix(".baseline.txt")
-            profile_turns(baseline_server, targets["baseline"], args, baseline_profile)
+            profile = Path(args.profile)
+            for name, output in (
+                ("ours", profile),
+                ("baseline", profile.with_suffix(".baseline.txt")),
+            ):
+                profile_loop(servers[name], targets[name], thread_ids[name], args, output)
 
         turns = {name: Measured() for name in targets}
         firsts = {name: Measured() for name in targets}
@@ -849,6 +855,8 @@ def run_block(
         waits: list[str] = []
         cpu_turn: dict[str, dict[str, float]] = {}
         cpu_tput: dict[str, dict[str, float]] = {}
+        cpu_list: dict[str, dict[str, float]] = {}
+        list_counts = dict.fromkeys(targets, 0)
         turn_counts = dict.fromkeys(targets, 0)
         tput_counts = dict.fromkeys(targets, 0)
         for round_ in range(args.repeat):
@@ -861,7 +869,9 @@ def run_block(
                 turns[name].add_round([t.total for t in done if t.ok])
                 firsts[name].add_round([t.first for t in done if t.ok])
                 listed = items_lists(targets[name], thread_ids[name], args.lists, args.items)
-                items[name].add_round(asyncio.run(listed))
+                with meter.phase(cpu_list, name):
+                    items[name].add_round(asyncio.run(listed))
+                list_counts[name] += args.lists
             for name in order:
                 sampler = WaitSampler(setup.database_url) if name == "ours" else None
                 with meter.phase(cpu_tput, name), sampler or nullcontext():
@@ -909,6 +919,9 @@ def run_block(
         block.tps = ours_tps  # type: ignore[attr-defined]
         block.notes.append(cpu_note("sequential turns", cpu_turn, turn_counts))
         block.notes.append(cpu_note("concurrent turns", cpu_tput, tput_counts))
+        block.notes.append(
+            cpu_note(f"items.list of {args.items}", cpu_list, list_counts, unit="items.list")
+        )
         for wait in waits:
             block.notes.append(f"PostgreSQL during our concurrent turns: {wait}")
         block.notes.append(
@@ -1024,9 +1037,12 @@ def note_failures(block: Block, name: str, failures: list[Turn]) -> None:
         )
 
 
-def profile_turns(server: Server, target: Target, args: argparse.Namespace, output: Path) -> None:
-    """Record where a server's time goes during a sequential turn loop
-    (py-spy, attached to the process that serves; not measured)."""
+def profile_loop(
+    server: Server, target: Target, thread_id: str, args: argparse.Namespace, output: Path
+) -> None:
+    """Record where a server's time goes during a sequential loop of turns
+    or, with ``--profile-lists``, of ``items.list`` calls on the seeded
+    thread (py-spy, attached to the process that serves; not measured)."""
     pids = server.pids()
     pid = pids[-1] if len(pids) > 1 else pids[0]
     recorder = subprocess.Popen(
@@ -1039,12 +1055,17 @@ def profile_turns(server: Server, target: Target, args: argparse.Namespace, outp
     )
     time.sleep(1)
     started = time.perf_counter()
-    done = asyncio.run(sequential_turns(target, args.profile_turns))
+    if args.profile_lists:
+        what = "items.list calls"
+        count = len(asyncio.run(items_lists(target, thread_id, args.profile_lists, args.items)))
+    else:
+        what = "turns"
+        count = len(asyncio.run(sequential_turns(target, args.profile_turns)))
     elapsed = time.perf_counter() - started
     recorder.send_signal(signal.SIGINT)
     _, err = recorder.communicate(timeout=60)
     print(
-        f"  profiled {len(done)} turns ({elapsed / len(done) * 1000:.1f} ms each) of pid {pid} "
+        f"  profiled {count} {what} ({elapsed / count * 1000:.1f} ms each) of pid {pid} "
         f"into {output}" + (f"; py-spy: {err.strip()[-300:]}" if recorder.returncode else "")
     )
 
@@ -1081,6 +1102,13 @@ def main() -> None:
     )
     parser.add_argument("--profile-format", default="raw", choices=["raw", "speedscope"])
     parser.add_argument("--profile-turns", type=int, default=300)
+    parser.add_argument(
+        "--profile-lists",
+        type=int,
+        default=0,
+        metavar="N",
+        help="profile N items.list calls of the seeded thread instead of turns",
+    )
     parser.add_argument("--profile-idle", action="store_true")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, ExpressionWrapper, F, Q, QuerySet, Sum, TextField
 from django.db.models.functions import TruncDate
 
 from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
@@ -61,6 +61,14 @@ def conversation_page(
     return rows[:limit], len(rows) > limit
 
 
+#: A message's ``data`` (the complete item) as the JSON text the database
+#: sends, not decoded: ``serialization.item_from_json`` parses it straight
+#: into the item's model, without building Python dicts (and model rows,
+#: with every other column) first. Both databases send JSON as text
+#: (Django's PostgreSQL backend loads jsonb unparsed).
+MESSAGE_JSON = ExpressionWrapper(F("data"), output_field=TextField())
+
+
 def message_page(
     *,
     owner: AbstractBaseUser,
@@ -68,10 +76,11 @@ def message_page(
     limit: int,
     after: str | None,
     order: Order,
-) -> tuple[list[Message], bool]:
+) -> tuple[list[str], bool]:
     """A page of a conversation's items in insertion order, keyset-paginated
     on the per-conversation sequence, so items added between two page loads
-    never shift or repeat what the client already has.
+    never shift or repeat what the client already has: each item's JSON
+    (``MESSAGE_JSON``), and whether more follow.
 
     One query (two with a cursor) when the page has items: a row scoped to
     the owner proves the conversation is theirs. Only an empty answer asks
@@ -85,7 +94,11 @@ def message_page(
         qs = (
             qs.filter(sequence__gt=sequence) if order == "asc" else qs.filter(sequence__lt=sequence)
         )
-    rows = list(qs.order_by("sequence" if order == "asc" else "-sequence")[: limit + 1])
+    rows = list(
+        qs.order_by("sequence" if order == "asc" else "-sequence").values_list(
+            MESSAGE_JSON, flat=True
+        )[: limit + 1]
+    )
     if not rows and not after:
         _conversation_must_exist(owner, conversation_id)
     return rows[:limit], len(rows) > limit
@@ -109,6 +122,14 @@ def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int)
 
 def message_get(*, owner: AbstractBaseUser, conversation_id: str, message_id: str) -> Message:
     return Message.objects.get(
+        pk=message_id, conversation_id=conversation_id, conversation__owner=owner
+    )
+
+
+def message_json(*, owner: AbstractBaseUser, conversation_id: str, message_id: str) -> str:
+    """One item's JSON (``MESSAGE_JSON``); ``Message.DoesNotExist`` if the
+    owner has no such item in that conversation."""
+    return Message.objects.values_list(MESSAGE_JSON, flat=True).get(
         pk=message_id, conversation_id=conversation_id, conversation__owner=owner
     )
 

@@ -2,8 +2,9 @@
 Conversions between ChatKit's pydantic models and database rows.
 
 The complete item is stored as JSON (``model_dump(mode="json")``) and read
-back with the SDK's own ``ThreadItem`` type adapter, so every item type the
-SDK defines round-trips unchanged. The denormalised columns (type, role,
+back with the SDK's own ``ThreadItem`` type adapter (from the JSON text
+itself where the store reads pages of items: ``item_from_json``), so every
+item type the SDK defines round-trips unchanged. The denormalised columns (type, role,
 text, created_at) are derived here, in one place.
 """
 
@@ -150,6 +151,12 @@ def item_to_fields(item: ThreadItem) -> dict[str, Any]:
 
 def item_from_message(message: Message) -> ThreadItem:
     return THREAD_ITEM_ADAPTER.validate_python(message.data)
+
+
+def item_from_json(data: str | bytes) -> ThreadItem:
+    """An item from its stored JSON text (``selectors.MESSAGE_JSON``), in
+    one pass of pydantic's parser: no Python dicts in between."""
+    return THREAD_ITEM_ADAPTER.validate_json(data)
 
 
 def item_from_data(data: dict[str, Any]) -> ThreadItem:

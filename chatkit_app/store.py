@@ -30,7 +30,7 @@ from .conf import chatkit_settings
 from .context import RequestContext
 from .db import db_call
 from .ids import generate_id
-from .serialization import attachment_from_data, item_from_message, thread_from_conversation
+from .serialization import attachment_from_data, item_from_json, thread_from_conversation
 
 # Keys of ``RequestContext.extra``: reads handed on (see the module docstring).
 _HANDED_THREAD = "chatkit_app.store.thread"
@@ -244,11 +244,8 @@ def _load_items(
         raise NotFoundError(f"Thread {thread_id} not found") from None
     except selectors.CursorNotFound:
         raise NotFoundError(f"Item {after} not found") from None
-    return Page(
-        data=[item_from_message(row) for row in rows],
-        has_more=has_more,
-        after=rows[-1].id if has_more and rows else None,
-    )
+    data = [item_from_json(row) for row in rows]
+    return Page(data=data, has_more=has_more, after=data[-1].id if has_more and data else None)
 
 
 @db_call
@@ -262,8 +259,8 @@ def _upsert_item(user, thread_id: str, item: ThreadItem) -> None:
 @db_call
 def _load_item(user, thread_id: str, item_id: str) -> ThreadItem:
     try:
-        return item_from_message(
-            selectors.message_get(owner=user, conversation_id=thread_id, message_id=item_id)
+        return item_from_json(
+            selectors.message_json(owner=user, conversation_id=thread_id, message_id=item_id)
         )
     except ObjectDoesNotExist:
         raise NotFoundError(f"Item {item_id} not found") from None
