@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .conf import chatkit_settings
@@ -40,12 +42,21 @@ def token_revoke(*, queryset) -> int:
     return queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def token_authenticate(raw: str) -> ApiToken | None:
-    """The active token matching ``raw``, with its user; None if there is none."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=token_digest(raw), revoked_at__isnull=True)
-        .first()
+def token_authenticate(
+    raw: str, *, prepare: Callable[[QuerySet[ApiToken]], QuerySet[ApiToken]] | None = None
+) -> ApiToken | None:
+    """The active token matching ``raw``, with its user; None if there is none.
+
+    ``prepare`` may add to the one query what the request needs next of
+    the user (``limits.policy.preload_limits``)."""
+    tokens = ApiToken.objects.select_related("user")
+    if prepare is not None:
+        tokens = prepare(tokens)
+    # The digest is unique: no ORDER BY (``first()`` would sort by the
+    # model's ordering).
+    token = next(
+        iter(tokens.filter(digest=token_digest(raw), revoked_at__isnull=True).order_by()[:1]),
+        None,
     )
     if token is None:
         return None

@@ -9,11 +9,13 @@ daphne reads a whole body (to a temporary file) before the application runs.
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-# Django must be set up before anything imports models (consumers do).
+# Django's handler, with each request's sync thread from a pool rather than
+# started and joined per request (see the module). Django must be set up
+# before anything imports models (consumers do); this sets it up.
+from chatkit_app.asgi_threads import get_asgi_application  # noqa: E402
+
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

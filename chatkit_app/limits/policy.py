@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Value
+from django.db.models import Exists, Model, OuterRef, QuerySet, Value
 
 from ..conf import chatkit_settings
 from ..models import GroupLimits, UsageCounter, UserLimits
 from .periods import DAY, MINUTE, MONTH, Period
 
 Kind = UsageCounter.Kind
+
+M = TypeVar("M", bound=Model)
 
 #: Cost is counted in millionths of the price list's currency unit.
 COST_UNIT = 1_000_000
@@ -59,23 +62,44 @@ def most_generous(values: list[int]) -> int:
     return 0 if 0 in values else max(values)
 
 
+#: The columns of an override row (``UserLimits``, ``GroupLimits``) a limit reads.
+OVERRIDE_FIELDS = ("exempt", *(spec.field for spec in KINDS.values()))
+
+#: Set by ``preload_limits`` on each user it reads: their own override row
+#: (or None) and whether any group of theirs has one.
+_PRELOADED = "_chatkit_limits_preloaded"
+_GROUPS_HAVE_LIMITS = "_chatkit_groups_have_limits"
+
+
+def _without_limits(user: AbstractBaseUser) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return True
+    return (user.is_staff or user.is_superuser) and not chatkit_settings.LIMITS_APPLY_TO_STAFF
+
+
 def limits_for(user: AbstractBaseUser) -> dict[str, int]:
     """``{kind: limit}`` for each limit that applies to ``user`` (none: {})."""
-    if not getattr(user, "is_authenticated", False):
+    if _without_limits(user):
         return {}
-    if (user.is_staff or user.is_superuser) and not chatkit_settings.LIMITS_APPLY_TO_STAFF:
-        return {}
-    fields = ["exempt", *(spec.field for spec in KINDS.values())]
     # The user's own overrides and their groups', in one query.
     rows = list(
         UserLimits.objects.filter(user=user)
-        .values(*fields, own=Value(True))
-        .union(GroupLimits.objects.filter(group__user=user).values(*fields, own=Value(False)))
+        .values(*OVERRIDE_FIELDS, own=Value(True))
+        .union(
+            GroupLimits.objects.filter(group__user=user).values(*OVERRIDE_FIELDS, own=Value(False))
+        )
     )
-    if any(row["exempt"] for row in rows):
+    own = next((row for row in rows if row["own"]), None)
+    return limits_from_overrides(own, [row for row in rows if not row["own"]])
+
+
+def limits_from_overrides(
+    own: dict[str, Any] | None, groups: list[dict[str, Any]]
+) -> dict[str, int]:
+    """The limits of a user with these override rows (``OVERRIDE_FIELDS``)."""
+    if (own is not None and own["exempt"]) or any(row["exempt"] for row in groups):
         return {}
-    own = next((row for row in rows if row["own"]), {})
-    groups = [row for row in rows if not row["own"]]
+    own = own or {}
     limits = {}
     for kind, spec in KINDS.items():
         value = to_units(kind, getattr(chatkit_settings, f"LIMIT_{spec.setting}"))
@@ -89,13 +113,48 @@ def limits_for(user: AbstractBaseUser) -> dict[str, int]:
     return limits
 
 
+def preload_limits(queryset: QuerySet[M], user: str = "user") -> QuerySet[M]:
+    """``queryset``, whose rows have a user at ``user``, reading in the same
+    query what ``request_limits`` needs of that user: their own overrides
+    (joined) and whether any of their groups has overrides (a subquery).
+
+    A user with no group overrides, nearly everyone, then costs the limits
+    no query of their own (bearer-token requests: ``authentication.py``
+    reads the token this way). Call ``keep_preloaded_limits`` on each
+    user the query returns."""
+    return queryset.select_related(f"{user}__chatkit_limits").annotate(
+        **{_GROUPS_HAVE_LIMITS: Exists(GroupLimits.objects.filter(group__user=OuterRef(user)))}
+    )
+
+
+def keep_preloaded_limits(user: AbstractBaseUser, row: Model) -> None:
+    """Keep for ``request_limits`` what ``preload_limits`` read with ``row``
+    about ``user``; with group overrides, their query runs when needed."""
+    if getattr(row, _GROUPS_HAVE_LIMITS):
+        return
+    try:
+        own_row = user.chatkit_limits  # type: ignore[attr-defined]
+    except UserLimits.DoesNotExist:
+        own = None
+    else:
+        own = {name: getattr(own_row, name) for name in OVERRIDE_FIELDS}
+    user.__dict__[_PRELOADED] = own
+
+
 def request_limits(user: AbstractBaseUser) -> dict[str, int]:
     """``limits_for(user)``, read once per user object. The user a request
     authenticated lives as long as the request: the gate and the usage
-    counted when its model calls end share one query."""
+    counted when its model calls end share one query (none, if it was
+    preloaded with the user: ``preload_limits``)."""
     cached = user.__dict__.get("_chatkit_limits")
     if cached is None:
-        cached = user.__dict__["_chatkit_limits"] = limits_for(user)
+        if _without_limits(user):
+            cached = {}
+        elif _PRELOADED in user.__dict__:
+            cached = limits_from_overrides(user.__dict__[_PRELOADED], [])
+        else:
+            cached = limits_for(user)
+        user.__dict__["_chatkit_limits"] = cached
     return cached
 
 

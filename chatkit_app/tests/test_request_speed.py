@@ -131,16 +131,16 @@ def test_a_client_that_leaves_mid_reply_still_gets_its_thread_titled(http, fake_
 #: request with the fake provider (first: threads.create with its title;
 #: follow-up: threads.add_user_message), on either database. Savepoints
 #: count; BEGIN and COMMIT do not (SQLite sends them as statements,
-#: PostgreSQL's driver does not). What the data needs: authenticate, the
-#: user's limits, the thread (inserted, or loaded once), each item stored
+#: PostgreSQL's driver does not). What the data needs: authenticate (the
+#: token, with the user and their limits), the thread (inserted, or loaded once), each item stored
 #: (claim its sequence number, insert it), the history read once, the
 #: thread's title, one insert of the usage rows; the reply run's row,
 #: inserted and finished (what lets another process follow the reply and
 #: recovery find a dead one, ``runs/``); on a follow-up, the thread's
 #: handoff (``handoff/``; a thread the request creates has none).
-#: (Before: 28 and 22.)
-FIRST_TURN_QUERIES = 12
-FOLLOW_UP_QUERIES = 12
+#: (Before: 28 and 22; 12 and 12 while the limits had a query of their own.)
+FIRST_TURN_QUERIES = 11
+FOLLOW_UP_QUERIES = 11
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 
 
