@@ -47,7 +47,7 @@ from ..db import db_call
 from ..request_errors import LimitReached
 from . import counters, periods
 from .counters import Hold, Refusal
-from .policy import KINDS, Kind, format_amount, request_limits
+from .policy import KINDS, Kind, format_amount, known_limits, request_limits
 
 Result = StreamingResult | NonStreamingResult
 
@@ -95,6 +95,10 @@ class Gate:
         context: RequestContext,
         proceed: Callable[[], Awaitable[Result]],
     ) -> Result:
+        if known_limits(context.user) == {}:
+            # Nothing to count for this user (known without a query, from
+            # the token's: ``policy.preload_limits``): no trip to the database.
+            return await proceed()
         turn = await self.is_turn(request, context)
         admission = await admit(context.user, turn=turn)
         if admission is None:

@@ -146,16 +146,25 @@ def request_limits(user: AbstractBaseUser) -> dict[str, int]:
     authenticated lives as long as the request: the gate and the usage
     counted when its model calls end share one query (none, if it was
     preloaded with the user: ``preload_limits``)."""
-    cached = user.__dict__.get("_chatkit_limits")
-    if cached is None:
+    known = known_limits(user)
+    if known is None:
+        known = user.__dict__["_chatkit_limits"] = limits_for(user)
+    return known
+
+
+def known_limits(user: AbstractBaseUser) -> dict[str, int] | None:
+    """``request_limits(user)`` if it needs no query (read before, preloaded,
+    or no limits apply to such a user), else None. Safe on the event loop."""
+    known = user.__dict__.get("_chatkit_limits")
+    if known is None:
         if _without_limits(user):
-            cached = {}
+            known = {}
         elif _PRELOADED in user.__dict__:
-            cached = limits_from_overrides(user.__dict__[_PRELOADED], [])
+            known = limits_from_overrides(user.__dict__[_PRELOADED], [])
         else:
-            cached = limits_for(user)
-        user.__dict__["_chatkit_limits"] = cached
-    return cached
+            return None
+        user.__dict__["_chatkit_limits"] = known
+    return known
 
 
 def format_amount(kind: str, units: int) -> str:
