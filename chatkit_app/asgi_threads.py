@@ -18,8 +18,9 @@ Django's, unchanged:
 - within a request, every thread-sensitive call runs on that request's one
   thread, in order, and no other request uses the thread meanwhile;
 - a call still running when its request ends (its task was cancelled: the
-  client went away) keeps the thread: the next request's calls queue
-  behind it on the one worker, as they would behind the request's own;
+  client went away) keeps the thread to itself: the thread goes back to the
+  pool only once its work is done, so no other request waits behind it
+  (Django's handler waits for it at the end of the request instead);
 - a task that outlives its request and then makes a thread-sensitive call
   gets a new executor, as with Django's handler (``db.detached_task`` and
   ``runs/`` choose their thread themselves).
@@ -34,7 +35,8 @@ WSGI worker. Idle executors beyond ``IDLE_EXECUTORS`` are shut down.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import django
@@ -47,23 +49,67 @@ from django.core.handlers.asgi import ASGIHandler
 IDLE_EXECUTORS = 64
 
 
+class RequestThread(ThreadPoolExecutor):
+    """A one-thread executor that knows whether work is queued or running
+    on it, and can say when it has none left."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="asgi-request")
+        self._busy = 0
+        self._when_idle: Callable[[RequestThread], None] | None = None
+        self._count_lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with self._count_lock:
+            self._busy += 1
+        future = super().submit(fn, *args, **kwargs)
+        # Runs when the call returns, or at once if it is cancelled before
+        # it started (then it never runs).
+        future.add_done_callback(self._call_done)
+        return future
+
+    def _call_done(self, _future: Future[Any]) -> None:
+        with self._count_lock:
+            self._busy -= 1
+            callback = self._when_idle if self._busy == 0 else None
+            if callback is not None:
+                self._when_idle = None
+        if callback is not None:
+            callback(self)
+
+    def when_idle(self, callback: Callable[[RequestThread], None]) -> None:
+        """``callback(self)`` now if no work is queued or running, else once
+        the last of it is done (on the worker thread)."""
+        with self._count_lock:
+            if self._busy:
+                self._when_idle = callback
+                return
+        callback(self)
+
+
 class ExecutorPool:
     """One-thread executors, each lent to one request at a time."""
 
     def __init__(self, idle_max: int = IDLE_EXECUTORS):
         self.idle_max = idle_max
-        self._idle: list[ThreadPoolExecutor] = []
+        self._idle: list[RequestThread] = []
         # The handler is called on one event loop, but nothing stops a
-        # process from running two (tests, an embedded server).
+        # process from running two (tests, an embedded server); and an
+        # executor comes back on its own thread when its work outlived its
+        # request.
         self._lock = threading.Lock()
 
-    def take(self) -> ThreadPoolExecutor:
+    def take(self) -> RequestThread:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="asgi-request")
+        return RequestThread()
 
-    def give_back(self, executor: ThreadPoolExecutor) -> None:
+    def give_back(self, executor: RequestThread) -> None:
+        """Back in the pool once nothing runs on it any more."""
+        executor.when_idle(self._keep)
+
+    def _keep(self, executor: RequestThread) -> None:
         with self._lock:
             if len(self._idle) < self.idle_max:
                 self._idle.append(executor)

@@ -135,3 +135,25 @@ def test_the_site_serves_http_with_the_pooled_handler():
 
     assert isinstance(django_asgi_app, PooledThreadsASGIHandler)
     assert asyncio.run(get(django_asgi_app, "/health")) == 200
+
+
+def test_a_thread_still_busy_after_its_request_is_not_lent_to_the_next_one():
+    # A request's task was cancelled (the client left) while its ORM call
+    # went on: the next request must not queue behind that call.
+    pool = ExecutorPool()
+    first = pool.take()
+    release = threading.Event()
+    still_running = first.submit(release.wait, 10)
+    pool.give_back(first)
+    second = pool.take()
+    assert second is not first
+    assert pool.idle() == 0
+    release.set()
+    still_running.result(timeout=10)
+    for _ in range(200):  # the thread comes back on its own, once done
+        if pool.idle():
+            break
+        threading.Event().wait(0.01)
+    assert pool.take() is first
+    pool.give_back(second)
+    assert pool.take() is second
