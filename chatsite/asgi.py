@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 # Django's handler, with each request's sync thread from a pool rather than
 # started and joined per request (see the module). Django must be set up
 # before anything imports models (consumers do); this sets it up.
-from chatkit_app.asgi_threads import get_asgi_application  # noqa: E402
+from chatkit_app.asgi_threads import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
