@@ -4,11 +4,14 @@ plugged into its core.
 
 The core (the top-level modules: models, services, store, server, views…)
 imports none of the subpackages; ``tests/test_layout.py`` keeps it so. The
-concerns plug in here, in two Django-idiomatic ways:
+concerns plug in here, in these Django-idiomatic ways:
 
 - Something was saved: the core sends a signal (``signals.py``) and
   ``live/publish.py`` (and ``limits/receivers.py``, for model usage)
   receives it (connected by importing it in ``ready``).
+- A bearer token's query also reads what a concern needs of its user
+  (the usage limits: ``limits.policy.TOKEN_PRELOAD``), added to
+  ``tokens.USER_PRELOADS`` in ``ready``.
 - The ChatKit server's collaborators (the responder, the checks of a new
   message, widget actions, transcription, the live relay, the attachment
   store and its signed links, the usage limiter) are handed to it as
@@ -50,12 +53,15 @@ class ChatkitAppConfig(AppConfig):
         from .assistants import DefaultAssistant, autodiscover, register
         from .limits import checks as limit_checks  # noqa: F401
         from .limits import receivers  # noqa: F401
+        from .limits.policy import TOKEN_PRELOAD
         from .live import publish  # noqa: F401
         from .request_errors import quiet_client_errors
         from .responders import checks as responder_checks  # noqa: F401
         from .runs import checks as run_checks  # noqa: F401
+        from .tokens import USER_PRELOADS
         from .ui import checks as ui_checks  # noqa: F401
 
+        USER_PRELOADS["limits"] = TOKEN_PRELOAD
         register(DefaultAssistant)
         autodiscover()
         # The SDK logs a client's 404 inside a stream as a crash.

@@ -29,7 +29,6 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from .db import db_call
 from .http_errors import error_response
-from .limits.policy import keep_preloaded_limits, preload_limits
 from .tokens import token_authenticate
 
 #: Checks a signed link's token for the object a view serves; returns the id
@@ -58,14 +57,8 @@ def csrf_failure(request: HttpRequest) -> str | None:
 
 @db_call
 def _user_for_token(raw: str):
-    # The user's usage limits come with the token, in its query: the
-    # limiter, which every /chatkit request meets, then has nothing to read
-    # for a user without group overrides.
-    token = token_authenticate(raw, prepare=preload_limits)
-    if token is None:
-        return None
-    keep_preloaded_limits(token.user, token)
-    return token.user
+    token = token_authenticate(raw)
+    return token.user if token else None
 
 
 @db_call

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -42,16 +43,29 @@ def token_revoke(*, queryset) -> int:
     return queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def token_authenticate(
-    raw: str, *, prepare: Callable[[QuerySet[ApiToken]], QuerySet[ApiToken]] | None = None
-) -> ApiToken | None:
-    """The active token matching ``raw``, with its user; None if there is none.
+@dataclass(frozen=True)
+class UserPreload:
+    """Something a concern reads of a bearer token's user in the token's own
+    query, rather than in a query of its own on every request."""
 
-    ``prepare`` may add to the one query what the request needs next of
-    the user (``limits.policy.preload_limits``)."""
+    #: Adds to the token query (``ApiToken`` rows, the user at ``user``).
+    prepare: Callable[[QuerySet[ApiToken]], QuerySet[ApiToken]]
+    #: Keeps, on the token's user, what ``prepare`` read with the token.
+    keep: Callable[[ApiToken], None]
+
+
+#: The preloads of each concern, by name; ``apps.py`` plugs them in (the
+#: usage limits': ``limits.policy.TOKEN_PRELOAD``), so the core never
+#: imports a concern.
+USER_PRELOADS: dict[str, UserPreload] = {}
+
+
+def token_authenticate(raw: str) -> ApiToken | None:
+    """The active token matching ``raw``, with its user (and what each of
+    ``USER_PRELOADS`` reads of them); None if there is none."""
     tokens = ApiToken.objects.select_related("user")
-    if prepare is not None:
-        tokens = prepare(tokens)
+    for preload in USER_PRELOADS.values():
+        tokens = preload.prepare(tokens)
     # The digest is unique: no ORDER BY (``first()`` would sort by the
     # model's ordering).
     token = next(
@@ -66,4 +80,6 @@ def token_authenticate(
     if token.last_used_at is None or now - token.last_used_at > interval:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+    for preload in USER_PRELOADS.values():
+        preload.keep(token)
     return token

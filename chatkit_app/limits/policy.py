@@ -19,6 +19,7 @@ from django.db.models import Exists, Model, OuterRef, QuerySet, Value
 
 from ..conf import chatkit_settings
 from ..models import GroupLimits, UsageCounter, UserLimits
+from ..tokens import UserPreload
 from .periods import DAY, MINUTE, MONTH, Period
 
 Kind = UsageCounter.Kind
@@ -119,9 +120,9 @@ def preload_limits(queryset: QuerySet[M], user: str = "user") -> QuerySet[M]:
     (joined) and whether any of their groups has overrides (a subquery).
 
     A user with no group overrides, nearly everyone, then costs the limits
-    no query of their own (bearer-token requests: ``authentication.py``
-    reads the token this way). Call ``keep_preloaded_limits`` on each
-    user the query returns."""
+    no query of their own (bearer-token requests: ``TOKEN_PRELOAD``, which
+    ``apps.py`` plugs into the token query). Call ``keep_preloaded_limits``
+    on each user the query returns."""
     return queryset.select_related(f"{user}__chatkit_limits").annotate(
         **{_GROUPS_HAVE_LIMITS: Exists(GroupLimits.objects.filter(group__user=OuterRef(user)))}
     )
@@ -139,6 +140,13 @@ def keep_preloaded_limits(user: AbstractBaseUser, row: Model) -> None:
     else:
         own = {name: getattr(own_row, name) for name in OVERRIDE_FIELDS}
     user.__dict__[_PRELOADED] = own
+
+
+#: The limits read with a bearer token: the limiter, which every /chatkit
+#: request meets, then has nothing to read for a user without group overrides.
+TOKEN_PRELOAD = UserPreload(
+    prepare=preload_limits, keep=lambda token: keep_preloaded_limits(token.user, token)
+)
 
 
 def request_limits(user: AbstractBaseUser) -> dict[str, int]:
