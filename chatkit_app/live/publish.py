@@ -73,17 +73,27 @@ def may_have_watchers(layer: BaseChannelLayer, group: str) -> bool:
     return True
 
 
-async def send_if_watched(layer: BaseChannelLayer, group: str, event: dict[str, Any]) -> None:
-    """``group_send`` unless ``layer`` can tell the group has no member
-    (the in-memory layer: in this process; Redis: anywhere, by its key)."""
+async def is_watched(layer: BaseChannelLayer, group: str) -> bool:
+    """False when ``layer`` can tell the group has no member (the in-memory
+    layer: in this process, no round trip; Redis: anywhere, by its key)."""
     if not may_have_watchers(layer, group):
-        return
+        return False
     if _is_redis_layer(layer):
         # The group's sorted set, on the shard group_send reads it from.
         connection = layer.connection(layer.consistent_hash(group))
-        if not await connection.exists(layer._group_key(group)):
-            return
+        return bool(await connection.exists(layer._group_key(group)))
+    return True
+
+
+async def send(layer: BaseChannelLayer, group: str, event: dict[str, Any]) -> None:
+    """``group_send`` of ``event``, as the consumers receive it."""
     await layer.group_send(group, {"type": LAYER_MESSAGE_TYPE, "event": event})
+
+
+async def send_if_watched(layer: BaseChannelLayer, group: str, event: dict[str, Any]) -> None:
+    """``group_send`` unless ``layer`` can tell the group has no member."""
+    if await is_watched(layer, group):
+        await send(layer, group, event)
 
 
 def _is_redis_layer(layer: BaseChannelLayer) -> bool:

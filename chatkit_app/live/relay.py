@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from chatkit.errors import CustomStreamError
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
@@ -29,16 +29,28 @@ from chatkit.types import (
 
 from ..conf import chatkit_settings
 from .events import conversation_group, item_view
-from .publish import send_if_watched
+from .publish import is_watched, send
 
 logger = logging.getLogger(__name__)
 
 
-async def _group_send(group: str, event: dict[str, Any]) -> None:
+async def _watched_layer(group: str) -> BaseChannelLayer | None:
+    """The channel layer, if ``group`` may have a watcher (see
+    ``publish.is_watched``): events are built only for a group someone
+    watches, so a reply nobody watches costs a dictionary lookup per
+    flush (one Redis round trip with Redis)."""
     try:
         layer = get_channel_layer()
-        if layer is not None:
-            await send_if_watched(layer, group, event)
+        if layer is not None and await is_watched(layer, group):
+            return layer
+    except Exception:
+        logger.exception("Could not tell whether anyone watches %s", group)
+    return None
+
+
+async def _group_send(layer: BaseChannelLayer, group: str, event: dict[str, Any]) -> None:
+    try:
+        await send(layer, group, event)
     except Exception:
         logger.exception("Could not publish the live event %s to %s", event.get("type"), group)
 
@@ -89,8 +101,12 @@ class _StreamPublisher:
             return
         await self.flush()
         if isinstance(event, ThreadItemAddedEvent):
+            layer = await _watched_layer(self.group)
+            if layer is None:
+                return
             data = event.item.model_dump(mode="json")
             await _group_send(
+                layer,
                 self.group,
                 {
                     "type": "item.started",
@@ -117,10 +133,18 @@ class _StreamPublisher:
         async with self._flushing:
             self.last_flush = time.monotonic()
             pending, self.pending = self.pending, []
+            if not pending:
+                return
+            # Offsets count every character, sent or not: a watcher who
+            # joins later knows what it missed.
+            layer = await _watched_layer(self.group)
             for item_id, content_index, delta in pending:
                 offset = self.published.get((item_id, content_index), 0)
                 self.published[(item_id, content_index)] = offset + len(delta)
+                if layer is None:
+                    continue
                 await _group_send(
+                    layer,
                     self.group,
                     {
                         "type": "item.delta",
@@ -137,7 +161,11 @@ class _StreamPublisher:
             return
         self.done = True
         await self.flush()
+        layer = await _watched_layer(self.group)
+        if layer is None:
+            return
         await _group_send(
+            layer,
             self.group,
             {"type": "stream.ended", "conversation_id": self.thread_id, "error": error},
         )

@@ -144,7 +144,12 @@ class ItemIds:
 
     An id lives from ``thread.item.added`` to ``thread.item.done``; a provider
     that reuses one id for every message (``__fake_id__``) still gets a fresh
-    id of ours for each."""
+    id of ours for each.
+
+    Updates and removals are renamed in place: the SDK builds a new event for
+    each (a text delta is most of a reply's events) and keeps none, and a
+    copy cost every delta a pydantic ``model_copy``. Items are copied: the
+    SDK's helper may hold on to the one it announced."""
 
     def __init__(self, store: Store, thread: ThreadMetadata, context: RequestContext):
         self._store, self._thread, self._context = store, thread, context
@@ -156,6 +161,9 @@ class ItemIds:
 
     def __call__(self, event: ThreadStreamEvent) -> ThreadStreamEvent:
         match event:
+            # Updates first: most of a reply's events are text deltas.
+            case ThreadItemUpdatedEvent() if event.item_id in self._ids:
+                event.item_id = self._ids[event.item_id]
             case ThreadItemAddedEvent(item=AssistantMessageItem() as item):
                 self._ids[item.id] = self._new(item)
                 return event.model_copy(
@@ -164,10 +172,8 @@ class ItemIds:
             case ThreadItemDoneEvent(item=AssistantMessageItem() | ClientToolCallItem() as item):
                 ours = self._ids.pop(item.id, None) or self._new(item)
                 return event.model_copy(update={"item": item.model_copy(update={"id": ours})})
-            case ThreadItemUpdatedEvent() if event.item_id in self._ids:
-                return event.model_copy(update={"item_id": self._ids[event.item_id]})
             case ThreadItemRemovedEvent() if event.item_id in self._ids:
-                return event.model_copy(update={"item_id": self._ids.pop(event.item_id)})
+                event.item_id = self._ids.pop(event.item_id)
         return event
 
 
@@ -181,6 +187,18 @@ class PartialReplies:
     first_text_at: float | None = None
 
     def observe(self, event: ThreadStreamEvent) -> None:
+        if isinstance(event, ThreadItemUpdatedEvent):
+            # Most of a reply's events: no more than a lookup each.
+            update = event.update
+            item = self.items.get(event.item_id)
+            if isinstance(update, AssistantMessageContentPartTextDelta):
+                if self.first_text_at is None and update.delta:
+                    self.first_text_at = time.monotonic()
+                if item is not None and len(item.content) > update.content_index:
+                    item.content[update.content_index].text += update.delta
+            elif item is not None:
+                self._apply(item, update)
+            return
         if self.first_text_at is None and _shows_text(event):
             self.first_text_at = time.monotonic()
         match event:
@@ -190,8 +208,6 @@ class PartialReplies:
                 self.items.pop(item.id, None)
                 if isinstance(item, AssistantMessageItem):
                     self.last_done_id = item.id
-            case ThreadItemUpdatedEvent(item_id=item_id) if item_id in self.items:
-                self._apply(self.items[item_id], event.update)
 
     @staticmethod
     def _apply(item: AssistantMessageItem, update: object) -> None:
@@ -199,10 +215,6 @@ class PartialReplies:
             while len(item.content) <= update.content_index:
                 item.content.append(update.content.model_copy(update={"text": ""}))
             item.content[update.content_index] = update.content.model_copy(deep=True)
-        elif isinstance(update, AssistantMessageContentPartTextDelta) and len(item.content) > (
-            update.content_index
-        ):
-            item.content[update.content_index].text += update.delta
 
     def written(self) -> list[AssistantMessageItem]:
         return [item for item in self.items.values() if any(p.text.strip() for p in item.content)]

@@ -20,7 +20,11 @@ Per chunk that costs no task, only the wake-ups of puller and reader.
 
 Each run has a one-thread executor for its ORM calls (asgiref's
 ``ThreadSensitiveContext``), since it outlives the request whose executor
-it would otherwise inherit.
+it would otherwise inherit. Executors are kept for the next run once one
+ends (up to ``IDLE_EXECUTORS``): a thread started for every run, and the
+database connection object Django makes for each new thread, cost a turn
+about a millisecond of CPU. A run still has its executor to itself, so its
+calls keep running one at a time on one thread.
 """
 
 from __future__ import annotations
@@ -54,6 +58,27 @@ logger = logging.getLogger(__name__)
 #: Runs of this process, by id: asyncio keeps only weak references to tasks.
 local_runs: dict[str, Run] = {}
 
+#: How many executors of ended runs wait for the next runs (see the docstring).
+IDLE_EXECUTORS = 32
+_idle_executors: list[ThreadPoolExecutor] = []
+
+
+def _take_executor() -> ThreadPoolExecutor:
+    try:
+        return _idle_executors.pop()
+    except IndexError:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkit-run")
+
+
+def _give_back(executor: ThreadPoolExecutor) -> None:
+    """Keep an ended run's executor for the next run, unless enough wait.
+    Work the run left queued (a save whose caller was cancelled) finishes
+    first: the next run's calls wait behind it, one thread as before."""
+    if len(_idle_executors) < IDLE_EXECUTORS:
+        _idle_executors.append(executor)
+    else:
+        executor.shutdown(wait=False)
+
 
 class Run:
     def __init__(
@@ -79,10 +104,13 @@ class Run:
         self.stopping = False
         # Done once stopped: what ``_drive`` waits for beside the puller.
         self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._grown = asyncio.Event()  # replaced at each new chunk
+        # Readers waiting for a chunk, woken (and forgotten) at the next one:
+        # bare futures, not an ``asyncio.Event`` made anew for every chunk.
+        self._waiters: list[asyncio.Future[None]] = []
         # The first reader (the request): None once it has gone.
         self._primary_at: int | None = 0
-        self._primary_moved = asyncio.Event()
+        # The puller waiting for the first reader to take the last chunk.
+        self._puller_waits: asyncio.Future[None] | None = None
         self._helpers: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
         # The task that pulls the stream, and whether it is awaiting inside it.
@@ -102,7 +130,7 @@ class Run:
         self.stopping = True
         self.stop_reason = reason
         self._stopped.set_result(None)
-        self._primary_moved.set()  # a puller waiting for the reader goes on
+        self._primary_moved()  # a puller waiting for the reader goes on
         self._interrupt()
 
     async def wait(self, within: float | None = None) -> None:
@@ -113,7 +141,7 @@ class Run:
     def reader_gone(self, *, keep_going: bool) -> None:
         """The first reader (the request) went away without asking to stop."""
         self._primary_at = None
-        self._primary_moved.set()
+        self._primary_moved()
         if self.done:
             return
         if not keep_going:
@@ -126,7 +154,9 @@ class Run:
     async def wait_beyond(self, index: int) -> None:
         """Until there are more than ``index`` chunks, or the run has ended."""
         while len(self.chunks) <= index and not self.done:
-            await self._grown.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
 
     async def read(self, start: int = 0, *, primary: bool = False) -> AsyncIterator[bytes]:
         """The chunks from ``start`` on, as they come, until the run ends."""
@@ -137,7 +167,7 @@ class Run:
                 index += 1
                 if primary and self._primary_at is not None:
                     self._primary_at = index
-                    self._primary_moved.set()
+                    self._primary_moved()
                 yield chunk
             if self.done:
                 return
@@ -147,8 +177,18 @@ class Run:
 
     def _publish(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
-        grown, self._grown = self._grown, asyncio.Event()
-        grown.set()
+        self._wake_readers()
+
+    def _wake_readers(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # a reader that left cancelled its own
+                waiter.set_result(None)
+
+    def _primary_moved(self) -> None:
+        waits = self._puller_waits
+        if waits is not None and not waits.done():
+            waits.set_result(None)
 
     def partial(self) -> list[dict[str, Any]]:
         """The assistant messages in progress (``ReplyProgress.partial``).
@@ -173,12 +213,12 @@ class Run:
                 return
             # A request's executor (and a sync middleware's thread, which
             # the view inherits) ends with the request; the run has its own.
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkit-run")
+            executor = _take_executor()
             try:
                 async with ThreadSensitiveContext(executor=executor):
                     await self._supervised()
             finally:
-                executor.shutdown(wait=False)
+                _give_back(executor)
         finally:
             local_runs.pop(self.id, None)
 
@@ -212,7 +252,7 @@ class Run:
             except Exception:
                 logger.exception("Could not record the end of reply run %s", self.id)
             self.done = True
-            self._grown.set()
+            self._wake_readers()
             for helper in list(self._helpers):
                 if helper.get_name() != "mirror":
                     helper.cancel()
@@ -282,8 +322,8 @@ class Run:
                     and self._primary_at < len(self.chunks)
                     and not self.stopping
                 ):
-                    self._primary_moved.clear()
-                    await self._primary_moved.wait()
+                    self._puller_waits = loop.create_future()
+                    await self._puller_waits
         finally:
             with contextlib.suppress(BaseException):
                 await stream.aclose()
