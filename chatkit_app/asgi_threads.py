@@ -30,6 +30,9 @@ them: what a request leaves open is closed as with any thread at the end of
 a request (``request_finished`` runs ``close_old_connections`` on it), and
 with ``CONN_MAX_AGE`` a connection outlives the request as it would in a
 WSGI worker. Idle executors beyond ``IDLE_EXECUTORS`` are shut down.
+
+Reply runs (``runs/run.py``), which outlive their request and need a thread
+of their own, borrow theirs from the same pool (``POOL``).
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ class ExecutorPool:
         return len(self._idle)
 
 
+#: The process's pool: the handler's request threads and the reply runs'.
+POOL = ExecutorPool()
+
+
 class PooledThreadContext(ThreadSensitiveContext):
     """asgiref's ``ThreadSensitiveContext`` (no executor given), whose
     thread comes from ``pool`` and goes back to it on exit instead of
@@ -151,7 +158,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
 
     def __init__(self, pool: ExecutorPool | None = None):
         super().__init__()
-        self.pool = pool or ExecutorPool()
+        self.pool = pool or POOL
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

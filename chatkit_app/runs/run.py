@@ -20,11 +20,12 @@ Per chunk that costs no task, only the wake-ups of puller and reader.
 
 Each run has a one-thread executor for its ORM calls (asgiref's
 ``ThreadSensitiveContext``), since it outlives the request whose executor
-it would otherwise inherit. Executors are kept for the next run once one
-ends (up to ``IDLE_EXECUTORS``): a thread started for every run, and the
-database connection object Django makes for each new thread, cost a turn
-about a millisecond of CPU. A run still has its executor to itself, so its
-calls keep running one at a time on one thread.
+it would otherwise inherit. It borrows one from the process's pool of
+request threads (``asgi_threads.POOL``) rather than starting a thread: a
+thread started for every run, and the database connection object Django
+makes for each new thread, cost a turn about a millisecond of CPU. A run
+has its executor to itself, so its calls run one at a time on one thread,
+and it goes back to the pool only once the last of them is done.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import contextvars
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
@@ -43,6 +43,7 @@ from chatkit.types import SDKHiddenContextItem
 from django.utils import timezone
 
 from .. import services as core_services
+from ..asgi_threads import POOL
 from ..conf import chatkit_settings
 from ..context import RequestContext
 from ..db import db_call
@@ -57,27 +58,6 @@ logger = logging.getLogger(__name__)
 
 #: Runs of this process, by id: asyncio keeps only weak references to tasks.
 local_runs: dict[str, Run] = {}
-
-#: How many executors of ended runs wait for the next runs (see the docstring).
-IDLE_EXECUTORS = 32
-_idle_executors: list[ThreadPoolExecutor] = []
-
-
-def _take_executor() -> ThreadPoolExecutor:
-    try:
-        return _idle_executors.pop()
-    except IndexError:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkit-run")
-
-
-def _give_back(executor: ThreadPoolExecutor) -> None:
-    """Keep an ended run's executor for the next run, unless enough wait.
-    Work the run left queued (a save whose caller was cancelled) finishes
-    first: the next run's calls wait behind it, one thread as before."""
-    if len(_idle_executors) < IDLE_EXECUTORS:
-        _idle_executors.append(executor)
-    else:
-        executor.shutdown(wait=False)
 
 
 class Run:
@@ -213,12 +193,12 @@ class Run:
                 return
             # A request's executor (and a sync middleware's thread, which
             # the view inherits) ends with the request; the run has its own.
-            executor = _take_executor()
+            executor = POOL.take()
             try:
                 async with ThreadSensitiveContext(executor=executor):
                     await self._supervised()
             finally:
-                _give_back(executor)
+                POOL.give_back(executor)
         finally:
             local_runs.pop(self.id, None)
 
