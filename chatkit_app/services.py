@@ -14,9 +14,11 @@ The writes of runs and handoffs are in their packages.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,10 +28,11 @@ from chatkit.types import ThreadItem, ThreadMetadata
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Field, OuterRef, QuerySet
 from django.utils import timezone
 
 from . import signals
+from .db import insert_row, update_columns
 from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
 from .selectors import attachments_orphaned, reply_finished
 from .serialization import (
@@ -45,30 +48,39 @@ class IdCollision(Exception):
     """An id the caller supplied already belongs to another user's data."""
 
 
-@transaction.atomic
 def conversation_save(
     *, owner: AbstractBaseUser, thread: ThreadMetadata, new: bool = False
 ) -> Conversation:
     """Create or update the conversation for a ChatKit thread: one
-    statement, an UPDATE of the owner's row or else an INSERT.
+    statement, an UPDATE of the owner's row or else an INSERT (so no
+    transaction of its own: either statement is one).
 
     ``new``: the caller has just generated the thread's id, so there is no
     row to update. An id that is someone else's is an ``IdCollision``.
     """
     fields = thread_to_fields(thread)
-    conversation = Conversation(
-        id=thread.id, owner=owner, created_at=aware(thread.created_at), **fields
-    )
+    now = timezone.now()
     if not new:
-        conversation.updated_at = timezone.now()
-        updated = Conversation.objects.filter(pk=thread.id, owner=owner).update(
-            **fields, updated_at=conversation.updated_at
+        updated = update_columns(
+            Conversation, {**fields, "updated_at": now}, {"id": thread.id, "owner_id": owner.pk}
         )
         if updated:
+            conversation = Conversation(
+                id=thread.id,
+                owner=owner,
+                created_at=aware(thread.created_at),
+                updated_at=now,
+                **fields,
+            )
             signals.conversation_saved.send(Conversation, conversation=conversation, created=False)
             return conversation
+    conversation = Conversation(
+        id=thread.id, owner=owner, created_at=aware(thread.created_at), updated_at=now, **fields
+    )
     try:
-        conversation.save(force_insert=True)
+        # Inside a caller's transaction, a collision must not end it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            insert_row(conversation)
     except IntegrityError:
         raise IdCollision(thread.id) from None
     signals.conversation_saved.send(Conversation, conversation=conversation, created=True)
@@ -156,7 +168,6 @@ def _delete_files(names: list[tuple[str, str]]) -> None:
                 default_storage.delete(name)
 
 
-@transaction.atomic
 def message_upsert(
     *,
     owner: AbstractBaseUser,
@@ -171,35 +182,142 @@ def message_upsert(
     ``interrupted`` marks a reply that was stopped before it finished; left
     as None, an update keeps the mark the row already has.
 
-    A new item costs two statements: one UPDATE of the conversation (owner
+    A new item costs one statement on PostgreSQL (``_insert_new_item``) and
+    two elsewhere, in a transaction: one UPDATE of the conversation (owner
     check, row lock, next sequence number, ``updated_at``, and whether the
     item's id is taken) and the INSERT. Replacing one reads it back first.
     """
     fields = item_to_fields(item)
     now = timezone.now()
-    sequence, taken_by = _claim_item_sequence(owner, conversation_id, item.id, now)
-    if taken_by is None:
-        message = Message.objects.create(
-            id=item.id,
-            conversation_id=conversation_id,
-            sequence=sequence,
-            interrupted=bool(interrupted),
-            **fields,
-        )
-    elif taken_by != conversation_id:
-        raise IdCollision(item.id)
-    else:
-        # The number claimed above goes unused: sequences need order, not density.
-        message = Message.objects.only("pk", "conversation_id", "sequence", "interrupted").get(
-            pk=item.id
-        )
-        if interrupted is not None:
-            fields["interrupted"] = interrupted
-        Message.objects.filter(pk=item.id).update(**fields, updated_at=now)
-        for name, value in {**fields, "updated_at": now}.items():
-            setattr(message, name, value)
+    message = None
+    if connection.vendor == "postgresql":
+        message = _insert_new_item(owner, conversation_id, item.id, fields, bool(interrupted), now)
+    if message is None:
+        message = _message_upsert_locked(owner, conversation_id, item.id, fields, interrupted, now)
     signals.item_saved.send(Message, message=message)
     return message
+
+
+def _new_message(
+    conversation_id: str,
+    item_id: str,
+    sequence: int,
+    fields: dict[str, Any],
+    interrupted: bool,
+    now: datetime,
+) -> Message:
+    return Message(
+        id=item_id,
+        conversation_id=conversation_id,
+        sequence=sequence,
+        interrupted=interrupted,
+        updated_at=now,
+        **fields,
+    )
+
+
+@transaction.atomic
+def _message_upsert_locked(
+    owner: AbstractBaseUser,
+    conversation_id: str,
+    item_id: str,
+    fields: dict[str, Any],
+    interrupted: bool | None,
+    now: datetime,
+) -> Message:
+    sequence, taken_by = _claim_item_sequence(owner, conversation_id, item_id, now)
+    if taken_by is None:
+        message = _new_message(conversation_id, item_id, sequence, fields, bool(interrupted), now)
+        insert_row(message)
+        return message
+    if taken_by != conversation_id:
+        raise IdCollision(item_id)
+    # The number claimed above goes unused: sequences need order, not density.
+    message = Message.objects.only("pk", "conversation_id", "sequence", "interrupted").get(
+        pk=item_id
+    )
+    if interrupted is not None:
+        fields["interrupted"] = interrupted
+    Message.objects.filter(pk=item_id).update(**fields, updated_at=now)
+    for name, value in {**fields, "updated_at": now}.items():
+        setattr(message, name, value)
+    return message
+
+
+@functools.cache
+def _insert_new_item_statement() -> tuple[list[Field], str]:
+    conversations, messages = Conversation._meta, Message._meta
+    qn = connection.ops.quote_name
+    sequence = qn(conversations.get_field("item_sequence").column)
+    fields = [f for f in messages.concrete_fields if f.attname != "sequence"]
+    columns = [qn(f.column) for f in fields]
+    return fields, (
+        f"WITH claimed AS (UPDATE {qn(conversations.db_table)} "
+        f"SET {sequence} = {sequence} + 1, "
+        f"{qn(conversations.get_field('updated_at').column)} = %s "
+        f"WHERE {qn(conversations.pk.column)} = %s "
+        f"AND {qn(conversations.get_field('owner').column)} = %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {qn(messages.db_table)} "
+        f"WHERE {qn(messages.pk.column)} = %s) "
+        f"RETURNING {sequence}) "
+        f"INSERT INTO {qn(messages.db_table)} "
+        f"({', '.join(columns)}, {qn(messages.get_field('sequence').column)}) "
+        f"SELECT {', '.join(['%s'] * len(columns))}, {sequence} FROM claimed "
+        f"ON CONFLICT DO NOTHING RETURNING {qn(messages.get_field('sequence').column)}"
+    )
+
+
+def _insert_new_item(
+    owner: AbstractBaseUser,
+    conversation_id: str,
+    item_id: str,
+    fields: dict[str, Any],
+    interrupted: bool,
+    now: datetime,
+) -> Message | None:
+    """PostgreSQL: claim the conversation's next sequence number and insert
+    the item with it, in one statement (an UPDATE … RETURNING feeding the
+    INSERT), so a new item needs no transaction of its own: the statement is
+    one. The row lock and the numbering are those of
+    ``_claim_item_sequence``. None, and nothing written, when the item's id
+    is taken (a replacement, or a collision) or the conversation is missing
+    or someone else's: ``_message_upsert_locked`` tells those apart."""
+    statement_fields, sql = _insert_new_item_statement()
+    message = _new_message(conversation_id, item_id, 0, fields, interrupted, now)
+    params = [
+        connection.ops.adapt_datetimefield_value(now),
+        conversation_id,
+        owner.pk,
+        item_id,
+        *(
+            field.get_db_prep_save(getattr(message, field.attname), connection)
+            for field in statement_fields
+        ),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    message.sequence = int(row[0])
+    message._state.adding = False
+    message._state.db = connection.alias
+    return message
+
+
+@functools.cache
+def _claim_statement(vendor: str) -> str:
+    conversations, messages = Conversation._meta, Message._meta
+    qn = connection.ops.quote_name
+    sequence = qn(conversations.get_field("item_sequence").column)
+    return (
+        f"UPDATE {qn(conversations.db_table)} "
+        f"SET {sequence} = {sequence} + 1, {qn(conversations.get_field('updated_at').column)} = %s "
+        f"WHERE {qn(conversations.pk.column)} = %s "
+        f"AND {qn(conversations.get_field('owner').column)} = %s "
+        f"RETURNING {sequence}, (SELECT {qn(messages.get_field('conversation').column)} "
+        f"FROM {qn(messages.db_table)} WHERE {qn(messages.pk.column)} = %s)"
+    )
 
 
 def _claim_item_sequence(
@@ -211,20 +329,10 @@ def _claim_item_sequence(
     (None: the id is free). One statement (UPDATE … RETURNING, which
     PostgreSQL and SQLite 3.35+ both have); ``DoesNotExist`` when the
     conversation is missing or someone else's."""
-    conversations, messages = Conversation._meta, Message._meta
-    qn = connection.ops.quote_name
-    sequence = qn(conversations.get_field("item_sequence").column)
-    sql = (
-        f"UPDATE {qn(conversations.db_table)} "
-        f"SET {sequence} = {sequence} + 1, {qn(conversations.get_field('updated_at').column)} = %s "
-        f"WHERE {qn(conversations.pk.column)} = %s "
-        f"AND {qn(conversations.get_field('owner').column)} = %s "
-        f"RETURNING {sequence}, (SELECT {qn(messages.get_field('conversation').column)} "
-        f"FROM {qn(messages.db_table)} WHERE {qn(messages.pk.column)} = %s)"
-    )
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [connection.ops.adapt_datetimefield_value(now), conversation_id, owner.pk, item_id]
+            _claim_statement(connection.vendor),
+            [connection.ops.adapt_datetimefield_value(now), conversation_id, owner.pk, item_id],
         )
         row = cursor.fetchone()
     if row is None:

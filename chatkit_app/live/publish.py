@@ -29,7 +29,7 @@ joined after the check finds that write in its catch-up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -57,9 +57,14 @@ from .events import (
 logger = logging.getLogger(__name__)
 
 
-def publish(group: str, event: dict[str, Any]) -> None:
+def publish(group: str, event: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
     """Send ``event`` to ``group`` once the current transaction commits (at
-    once outside one). Never raises."""
+    once outside one). Never raises.
+
+    ``event`` may be a function that builds it: it is called only when
+    somebody may be watching, so the writes of every turn (its items and
+    thread, built from the rows they saved) cost nothing to describe while
+    nobody does."""
     if not chatkit_settings.LIVE_UPDATES:
         return
     transaction.on_commit(lambda: _send_now(group, event))
@@ -104,16 +109,19 @@ def _is_redis_layer(layer: BaseChannelLayer) -> bool:
     return isinstance(layer, RedisChannelLayer)
 
 
-def _send_now(group: str, event: dict[str, Any]) -> None:
+def _send_now(group: str, event: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
     try:
         layer = get_channel_layer()
         if layer is not None and may_have_watchers(layer, group):
+            if callable(event):
+                event = event()
             # From a thread started by sync_to_async this runs on the
             # server's event loop; from a command, on a loop of its own.
             async_to_sync(send_if_watched)(layer, group, event)
     except Exception:
         # Watching is a convenience; the write it reports has happened.
-        logger.exception("Could not publish the live event %s to %s", event.get("type"), group)
+        kind = event.get("type") if isinstance(event, dict) else "(not built)"
+        logger.exception("Could not publish the live event %s to %s", kind, group)
 
 
 # --- the receivers of the core's signals --------------------------------------------
@@ -123,7 +131,7 @@ def _send_now(group: str, event: dict[str, Any]) -> None:
 @receiver(signals.item_saved, dispatch_uid="chatkit_app.live.item_saved")
 def item_saved(sender: type[Message], *, message: Message, **kwargs: Any) -> None:
     """``message`` was inserted or replaced (``services.message_upsert``)."""
-    publish(conversation_group(message.conversation_id), message_event(message))
+    publish(conversation_group(message.conversation_id), lambda: message_event(message))
 
 
 @receiver(signals.item_removed, dispatch_uid="chatkit_app.live.item_removed")
@@ -144,10 +152,10 @@ def conversation_saved(
     (its watchers)."""
     publish(
         conversation_group(conversation.pk),
-        {"type": "conversation", "conversation": conversation_summary(conversation)},
+        lambda: {"type": "conversation", "conversation": conversation_summary(conversation)},
     )
     if created:
-        publish(ACTIVITY_GROUP, conversation_created_event(conversation))
+        publish(ACTIVITY_GROUP, lambda: conversation_created_event(conversation))
 
 
 @receiver(signals.feedback_recorded, dispatch_uid="chatkit_app.live.feedback_recorded")
