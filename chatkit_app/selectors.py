@@ -109,12 +109,13 @@ def _conversation_must_exist(owner: AbstractBaseUser, conversation_id: str) -> N
         raise Conversation.DoesNotExist(conversation_id)
 
 
-def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int) -> list[Message]:
-    """The last ``limit`` items of a conversation, oldest first, in one query."""
+def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int) -> list[str]:
+    """The JSON (``MESSAGE_JSON``) of the last ``limit`` items of a
+    conversation, oldest first, in one query."""
     rows = list(
-        Message.objects.filter(conversation_id=conversation_id, conversation__owner=owner).order_by(
-            "-sequence"
-        )[:limit]
+        Message.objects.filter(conversation_id=conversation_id, conversation__owner=owner)
+        .order_by("-sequence")
+        .values_list(MESSAGE_JSON, flat=True)[:limit]
     )
     rows.reverse()
     return rows

@@ -42,7 +42,7 @@ from ..attachments.uploads import TEXT_TYPES
 from ..conf import chatkit_settings
 from ..context import RequestContext
 from ..models import Attachment as AttachmentRow
-from ..serialization import item_from_message
+from ..serialization import item_from_json
 
 # Images larger than this are sent to the model as their preview.
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
@@ -100,7 +100,7 @@ def recent_items(context: RequestContext, thread_id: str) -> list[ThreadItem]:
     rows = selectors.message_recent(
         owner=context.user, conversation_id=thread_id, limit=chatkit_settings.HISTORY_ITEMS
     )
-    return [item_from_message(row) for row in rows]
+    return [item_from_json(row) for row in rows]
 
 
 def attachment_rows(context: RequestContext, items: Sequence[ThreadItem]) -> list[AttachmentRow]:
