@@ -7,8 +7,9 @@ functions with the largest inclusive share (on the stack) and self share
 (at the top), then the share of every ``--match`` pattern (a substring of
 ``function (file:line)``; a stack counts once per pattern however often it
 matches). Idle samples (a thread waiting in ``select``, ``epoll``, a lock
-a queue, or psycopg waiting for the database's answer) are left out
-unless ``--idle``.
+a queue, or psycopg waiting for the database's answer; uvloop's loop
+waiting, which py-spy shows as ``Runner.run`` itself) are left out unless
+``--idle``.
 
     .venv/bin/python benchmarks/profile_summary.py profile.txt --top 40 \\
         --match whitenoise asgiref/sync.py "TypeAdapter" model_rebuild
@@ -22,9 +23,9 @@ from collections import Counter
 from pathlib import Path
 
 IDLE = re.compile(
-    r"\b(select|poll|epoll|_worker|wait|acquire|get|sleep|run_forever|_run_once)\b"
+    r"\b(select|poll|epoll|_worker|wait|acquire|get|sleep|run_forever|_run_once|run)\b"
     r" \((selectors|threading|queue|concurrent/futures/thread|asyncio/base_events|"
-    r"uvloop|asgiref/current_thread_executor|socket|psycopg/connection)"
+    r"asyncio/runners|uvloop|asgiref/current_thread_executor|socket|psycopg/connection)"
 )
 
 
