@@ -22,10 +22,6 @@ it was.
 Work that outlives its request or reply run (a title stored once the title
 model answers) is started with ``detached_task``: it must not use the
 request's or the run's executor, which is gone by then.
-
-``insert_row`` and ``update_columns`` are the writes of every turn (its
-thread and items) without the ORM's query building, which costs them more
-CPU than the database's work: the statement of a model is built once.
 """
 
 from __future__ import annotations
@@ -37,9 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
-from django.db import connection, connections
-from django.db.models import Field, Model
-from django.db.models.expressions import DatabaseDefault
+from django.db import connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -90,59 +84,3 @@ def _forget_current_executor() -> None:
     # context: the task is detached from that one as well.
     if hasattr(AsyncToSync.executors, "current"):
         del AsyncToSync.executors.current
-
-
-@functools.cache
-def _insert_statement(model: type[Model], vendor: str) -> tuple[list[Field], str]:
-    qn = connection.ops.quote_name
-    fields = list(model._meta.concrete_fields)
-    columns = ", ".join(qn(field.column) for field in fields)
-    values = ", ".join(["%s"] * len(fields))
-    return fields, f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({values})"
-
-
-def insert_row(instance: Model) -> None:
-    """INSERT ``instance`` as it is (every concrete field, its primary key
-    given) in one statement on the default database, as
-    ``save(force_insert=True)`` would, without sending model signals (no
-    part of the site listens to them; ``signals.py`` says why)."""
-    fields, sql = _insert_statement(type(instance), connection.vendor)
-    values = [getattr(instance, field.attname) for field in fields]
-    if any(isinstance(value, DatabaseDefault) for value in values):
-        # A value the database chooses: the ORM knows how to ask for it.
-        instance.save(force_insert=True)
-        return
-    params = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, values, strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    instance._state.adding = False
-    instance._state.db = connection.alias
-
-
-@functools.cache
-def _update_statement(
-    model: type[Model], vendor: str, names: tuple[str, ...], keys: tuple[str, ...]
-) -> tuple[list[Field], str]:
-    qn = connection.ops.quote_name
-    meta = model._meta
-    fields = [meta.get_field(name) for name in (*names, *keys)]
-    assignments = ", ".join(f"{qn(field.column)} = %s" for field in fields[: len(names)])
-    where = " AND ".join(f"{qn(field.column)} = %s" for field in fields[len(names) :])
-    return fields, f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {where}"
-
-
-def update_columns(model: type[Model], values: dict[str, Any], where: dict[str, Any]) -> int:
-    """``model.objects.filter(**where).update(**values)`` for plain values
-    and equality on plain columns (``owner_id``, not ``owner``): one UPDATE
-    on the default database, its statement built once. The rows changed."""
-    fields, sql = _update_statement(model, connection.vendor, tuple(values), tuple(where))
-    params = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, [*values.values(), *where.values()], strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount

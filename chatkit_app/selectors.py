@@ -17,6 +17,7 @@ from django.db.models import Count, ExpressionWrapper, F, Q, QuerySet, Sum, Text
 from django.db.models.functions import TruncDate
 
 from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
+from .statements import CompiledQuery
 
 Order = Literal["asc", "desc"]
 
@@ -26,7 +27,19 @@ class CursorNotFound(Exception):
 
 
 def conversation_get(*, owner: AbstractBaseUser, conversation_id: str) -> Conversation:
-    return Conversation.objects.get(pk=conversation_id, owner=owner)
+    """The owner's conversation; ``Conversation.DoesNotExist`` if they have
+    no such one (every follow-up turn loads its thread this way)."""
+    found = _CONVERSATION(conversation_id, owner.pk)
+    if not found:
+        raise Conversation.DoesNotExist(f"No conversation {conversation_id!r} of this user.")
+    return found[0]
+
+
+_CONVERSATION = CompiledQuery(
+    lambda conversation_id, owner_id: Conversation.objects.filter(
+        pk=conversation_id, owner_id=owner_id
+    ).order_by()[:1]
+)
 
 
 def conversation_list(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
@@ -85,23 +98,59 @@ def message_page(
     One query (two with a cursor) when the page has items: a row scoped to
     the owner proves the conversation is theirs. Only an empty answer asks
     whether the conversation exists at all."""
-    qs = Message.objects.filter(conversation_id=conversation_id, conversation__owner=owner)
+    extra: tuple[int, ...] = ()
     if after:
-        sequence = qs.filter(pk=after).values_list("sequence", flat=True).first()
-        if sequence is None:
+        sequences = _ITEM_SEQUENCE(conversation_id, owner.pk, after)
+        if not sequences:
             _conversation_must_exist(owner, conversation_id)
             raise CursorNotFound(after)
-        qs = (
-            qs.filter(sequence__gt=sequence) if order == "asc" else qs.filter(sequence__lt=sequence)
-        )
-    rows = list(
-        qs.order_by("sequence" if order == "asc" else "-sequence").values_list(
-            MESSAGE_JSON, flat=True
-        )[: limit + 1]
-    )
+        extra = (sequences[0],)
+    rows = _ITEM_PAGE(conversation_id, owner.pk, *extra, shape=(order, limit))
     if not rows and not after:
         _conversation_must_exist(owner, conversation_id)
     return rows[:limit], len(rows) > limit
+
+
+def _items_of(conversation_id: str, owner_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(conversation_id=conversation_id, conversation__owner_id=owner_id)
+
+
+#: The reads of ``message_page`` and ``message_recent``, built once
+#: (``statements.CompiledQuery``): an items.list, and every turn's history.
+_ITEM_SEQUENCE = CompiledQuery(
+    lambda conversation_id, owner_id, item_id: (
+        _items_of(conversation_id, owner_id)
+        .filter(pk=item_id)
+        .values_list("sequence", flat=True)[:1]
+    )
+)
+
+
+def _item_page(
+    order: Order, limit: int, conversation_id: str, owner_id: int, *after: int
+) -> QuerySet[Message]:
+    items = _items_of(conversation_id, owner_id)
+    if after:
+        (sequence,) = after
+        items = (
+            items.filter(sequence__gt=sequence)
+            if order == "asc"
+            else items.filter(sequence__lt=sequence)
+        )
+    return items.order_by("sequence" if order == "asc" else "-sequence").values_list(
+        MESSAGE_JSON, flat=True
+    )[: limit + 1]
+
+
+_ITEM_PAGE = CompiledQuery(_item_page)
+
+_RECENT_ITEMS = CompiledQuery(
+    lambda limit, conversation_id, owner_id: (
+        _items_of(conversation_id, owner_id)
+        .order_by("-sequence")
+        .values_list(MESSAGE_JSON, flat=True)[:limit]
+    )
+)
 
 
 def _conversation_must_exist(owner: AbstractBaseUser, conversation_id: str) -> None:
@@ -112,11 +161,7 @@ def _conversation_must_exist(owner: AbstractBaseUser, conversation_id: str) -> N
 def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int) -> list[str]:
     """The JSON (``MESSAGE_JSON``) of the last ``limit`` items of a
     conversation, oldest first, in one query."""
-    rows = list(
-        Message.objects.filter(conversation_id=conversation_id, conversation__owner=owner)
-        .order_by("-sequence")
-        .values_list(MESSAGE_JSON, flat=True)[:limit]
-    )
+    rows = _RECENT_ITEMS(conversation_id, owner.pk, shape=(limit,))
     rows.reverse()
     return rows
 

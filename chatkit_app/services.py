@@ -32,7 +32,6 @@ from django.db.models import Exists, Field, OuterRef, QuerySet
 from django.utils import timezone
 
 from . import signals
-from .db import insert_row, update_columns
 from .models import Annotation, Attachment, Conversation, Feedback, Message, ModelUsage
 from .selectors import attachments_orphaned, reply_finished
 from .serialization import (
@@ -42,6 +41,7 @@ from .serialization import (
     item_to_fields,
     thread_to_fields,
 )
+from .statements import insert_row, update_columns
 
 
 class IdCollision(Exception):

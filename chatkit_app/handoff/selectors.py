@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from ..models import Conversation, Handoff
+from ..statements import CompiledQuery
 
 
 def handoff_for(*, conversation_id: str) -> Handoff | None:
@@ -17,12 +18,19 @@ def handoff_for(*, conversation_id: str) -> Handoff | None:
 
 def handoff_holder(*, conversation_id: str) -> Handoff | None:
     """The handoff of a conversation a person has taken over, else None
-    (one indexed read per turn: the responder asks before every answer)."""
-    return (
+    (one indexed read per turn: the responder asks before every answer;
+    its SQL built once)."""
+    found = _HOLDER(conversation_id)
+    return found[0] if found else None
+
+
+_HOLDER = CompiledQuery(
+    lambda conversation_id: (
         Handoff.objects.select_related("taken_over_by")
         .filter(pk=conversation_id, state=Handoff.State.TAKEN_OVER)
-        .first()
+        .order_by()[:1]
     )
+)
 
 
 def conversations_handoff_requested() -> QuerySet[Conversation]:

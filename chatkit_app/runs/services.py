@@ -20,6 +20,7 @@ from .. import services as core_services
 from ..conf import chatkit_settings
 from ..ids import generate_id
 from ..models import Conversation, ReplyRun
+from ..statements import insert_row, update_columns
 
 #: This process, as written in ``ReplyRun.process``.
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -35,9 +36,8 @@ def _alive_since() -> datetime:
 
 
 def run_start(*, run_id: str, owner: AbstractBaseUser, conversation_id: str) -> None:
-    ReplyRun.objects.create(
-        id=run_id, owner=owner, conversation_id=conversation_id, process=PROCESS
-    )
+    # Statements built once (``statements``): every turn starts and ends a run.
+    insert_row(ReplyRun(id=run_id, owner=owner, conversation_id=conversation_id, process=PROCESS))
 
 
 def run_beat(*, run_id: str, partial: list[dict]) -> bool:
@@ -75,8 +75,10 @@ def run_detach(*, run_id: str, owner: AbstractBaseUser) -> bool:
 
 
 def run_finish(*, run_id: str, status: str, reason: str = "") -> None:
-    ReplyRun.objects.filter(pk=run_id, status=ReplyRun.Status.RUNNING).update(
-        status=status, reason=reason, finished_at=timezone.now(), partial=[]
+    update_columns(
+        ReplyRun,
+        {"status": status, "reason": reason, "finished_at": timezone.now(), "partial": []},
+        {"id": run_id, "status": ReplyRun.Status.RUNNING},
     )
 
 

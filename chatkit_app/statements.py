@@ -1,0 +1,218 @@
+"""
+SQL the ORM writes once, run again and again with new values.
+
+Django builds a queryset's SQL every time it runs one: lookups resolved,
+joins set up, the select list and its converters worked out. For the
+statements every request and every turn makes (the bearer token with its
+user, a page of items, the model's history, a turn's writes) that costs more
+CPU than the database spends on them (profiled: ``benchmarks/
+versus_baseline.py --profile``; building the token's query alone cost more
+than PostgreSQL answering it). Here each is built once per database:
+
+- ``CompiledQuery``: a read. The queryset is built once from stand-in
+  arguments; its SQL is kept with the places of the stand-ins among its
+  parameters, and each call runs that SQL with the call's arguments and
+  turns the rows into what the queryset itself would have returned (model
+  instances with their ``select_related`` objects and annotations, or
+  ``values_list`` rows), with Django's own converters;
+- ``insert_row`` and ``update_columns``: the writes of a turn's thread and
+  items, whose statements are built once per model.
+
+A stand-in may only be compared for equality (it must come back unchanged
+among the parameters: the first build checks that); anything else that
+shapes the SQL, such as a slice or an order, is part of the call's
+``shape`` and gets a statement of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field, Model, QuerySet
+from django.db.models.expressions import DatabaseDefault
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
+from django.db.models.sql.compiler import SQLCompiler
+
+# --- reads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    #: For each argument, where it goes among ``params``.
+    places: tuple[tuple[int, ...], ...]
+    compiler: SQLCompiler
+    rows: Callable[[SQLCompiler, list[tuple[Any, ...]], str], list[Any]]
+
+
+class CompiledQuery:
+    """A read whose SQL is built once per database and shape.
+
+    ``build(*shape, *arguments)`` returns the queryset (a model queryset, or
+    ``values_list``, flat or not), comparing each argument for equality
+    only; calling the ``CompiledQuery`` with ``arguments`` returns the
+    queryset's results as a list. Strings and integers are compiled in;
+    with an argument of another type (a user model's UUID key) the queryset
+    is simply evaluated."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any]]):
+        self.build = build
+        self._compiled: dict[tuple[Any, ...], _Compiled] = {}
+
+    def __call__(
+        self, *arguments: Any, shape: tuple[Any, ...] = (), using: str = DEFAULT_DB_ALIAS
+    ) -> list[Any]:
+        if not all(_compilable(argument) for argument in arguments):
+            return list(self.build(*shape, *arguments).using(using))
+        key = (using, shape, *map(type, arguments))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(arguments, shape, using)
+        params = list(compiled.params)
+        for argument, places in zip(arguments, compiled.places, strict=True):
+            for place in places:
+                params[place] = argument
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            fetched = cursor.fetchall()
+        return compiled.rows(compiled.compiler, fetched, using)
+
+    def _compile(
+        self, arguments: Sequence[str | int], shape: tuple[Any, ...], using: str
+    ) -> _Compiled:
+        stand_ins = [_stand_in(n, argument) for n, argument in enumerate(arguments)]
+        queryset = self.build(*shape, *stand_ins)
+        if queryset._known_related_objects or queryset._prefetch_related_lookups:
+            raise ValueError("CompiledQuery reads one query: no prefetch, no related managers")
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        places = []
+        for stand_in in stand_ins:
+            found = tuple(n for n, param in enumerate(params) if param == stand_in)
+            if not found:
+                raise ValueError(
+                    f"{self.build.__qualname__}: an argument did not reach the SQL unchanged "
+                    "(compare arguments for equality only)"
+                )
+            places.append(found)
+        return _Compiled(sql, tuple(params), tuple(places), compiler, _row_reader(queryset))
+
+
+def _compilable(argument: object) -> bool:
+    return type(argument) is str or type(argument) is int
+
+
+def _stand_in(n: int, argument: str | int) -> str | int:
+    # Values no real argument has, distinct from one another and from any
+    # constant a query could carry; of the argument's type, which is what
+    # the SQL gets for it (a string or an integer key, unchanged).
+    if isinstance(argument, str):
+        return f"\x1fcompiled-query-argument-{n}\x1f"
+    # Inside a 32-bit column's range: Django drops a comparison with a value
+    # out of its column's range from the SQL (it is always true or false).
+    return 1_999_999_937 - n
+
+
+def _row_reader(queryset: QuerySet[Any]) -> Callable[[SQLCompiler, list, str], list[Any]]:
+    iterable = queryset._iterable_class
+    if iterable is ModelIterable:
+        return _model_rows
+    if iterable is ValuesListIterable:
+        return lambda compiler, fetched, using: list(
+            compiler.results_iter([fetched], tuple_expected=True)
+        )
+    if iterable is FlatValuesListIterable:
+        return lambda compiler, fetched, using: [row[0] for row in compiler.results_iter([fetched])]
+    raise ValueError(f"CompiledQuery cannot read {iterable.__name__} results")
+
+
+def _model_rows(compiler: SQLCompiler, fetched: list, using: str) -> list[Model]:
+    """Model instances from the rows, as Django's ``ModelIterable`` makes
+    them (its loop, without the known related objects of related managers,
+    which ``CompiledQuery`` refuses)."""
+    select, klass_info = compiler.select, compiler.klass_info
+    annotation_col_map = compiler.annotation_col_map
+    model = klass_info["model"]
+    select_fields = klass_info["select_fields"]
+    start, end = select_fields[0], select_fields[-1] + 1
+    init_list = [column[0].target.attname for column in select[start:end]]
+    related_populators = get_related_populators(klass_info, select, using)
+    instances = []
+    for row in compiler.results_iter([fetched]):
+        instance = model.from_db(using, init_list, row[start:end])
+        for populator in related_populators:
+            populator.populate(row, instance)
+        for name, position in (annotation_col_map or {}).items():
+            setattr(instance, name, row[position])
+        instances.append(instance)
+    return instances
+
+
+# --- writes -----------------------------------------------------------------------------
+
+
+@functools.cache
+def _insert_statement(model: type[Model], vendor: str) -> tuple[list[Field], str]:
+    qn = connection.ops.quote_name
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(qn(field.column) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    return fields, f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({values})"
+
+
+def insert_row(instance: Model) -> None:
+    """INSERT ``instance`` as it is (every concrete field, its primary key
+    given) in one statement on the default database, as
+    ``save(force_insert=True)`` would, without sending model signals (no
+    part of the site listens to them; ``signals.py`` says why)."""
+    fields, sql = _insert_statement(type(instance), connection.vendor)
+    # What save() would write: ``pre_save`` fills ``auto_now`` columns.
+    values = [field.pre_save(instance, True) for field in fields]
+    if any(isinstance(value, DatabaseDefault) for value in values):
+        # A value the database chooses: the ORM knows how to ask for it.
+        instance.save(force_insert=True)
+        return
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+@functools.cache
+def _update_statement(
+    model: type[Model], vendor: str, names: tuple[str, ...], keys: tuple[str, ...]
+) -> tuple[list[Field], str]:
+    qn = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.get_field(name) for name in (*names, *keys)]
+    assignments = ", ".join(f"{qn(field.column)} = %s" for field in fields[: len(names)])
+    where = " AND ".join(f"{qn(field.column)} = %s" for field in fields[len(names) :])
+    return fields, f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {where}"
+
+
+def update_columns(model: type[Model], values: dict[str, Any], where: dict[str, Any]) -> int:
+    """``model.objects.filter(**where).update(**values)`` for plain values
+    and equality on plain columns (``owner_id``, not ``owner``): one UPDATE
+    on the default database, its statement built once. The rows changed."""
+    fields, sql = _update_statement(model, connection.vendor, tuple(values), tuple(where))
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, [*values.values(), *where.values()], strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

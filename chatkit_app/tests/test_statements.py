@@ -1,0 +1,125 @@
+"""
+Reads whose SQL is built once (``statements.CompiledQuery``) answer exactly
+what their querysets answer, call after call, with each call's own values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import pytest
+from django.db.models import Exists, OuterRef
+
+from chatkit_app.models import ApiToken, Conversation, GroupLimits, Message, UserLimits
+from chatkit_app.statements import CompiledQuery
+from chatkit_app.tokens import token_create
+
+pytestmark = pytest.mark.django_db
+
+
+def conversation(owner, conversation_id: str, texts: list[str]) -> Conversation:
+    row = Conversation.objects.create(id=conversation_id, owner=owner)
+    for n, text in enumerate(texts):
+        Message.objects.create(
+            id=f"{conversation_id}_{n}",
+            conversation=row,
+            sequence=n + 1,
+            type="assistant_message",
+            text=text,
+            data={"id": f"{conversation_id}_{n}"},
+        )
+    return row
+
+
+def tokens_with_users(digest: str):
+    return (
+        ApiToken.objects.select_related("user", "user__chatkit_limits")
+        .annotate(
+            groups_have_limits=Exists(GroupLimits.objects.filter(group__user=OuterRef("user")))
+        )
+        .filter(digest=digest, revoked_at__isnull=True)
+        .order_by()[:1]
+    )
+
+
+def test_a_compiled_read_returns_the_models_its_queryset_returns_with_related_rows_and_annotations(
+    alice, bob, django_assert_num_queries
+):
+    UserLimits.objects.create(user=alice, turns_per_day=5)
+    alices, _ = token_create(user=alice)
+    bobs, _ = token_create(user=bob)
+    compiled = CompiledQuery(tokens_with_users)
+
+    for token in (alices, bobs, alices):
+        (got,) = compiled(token.digest)
+        (expected,) = tokens_with_users(token.digest)
+        assert (got.pk, got.user, got.created_at) == (
+            expected.pk,
+            expected.user,
+            expected.created_at,
+        )
+        assert got.groups_have_limits is expected.groups_have_limits is False
+        # The related rows came in the same query, present or not.
+        with django_assert_num_queries(0):
+            assert got.user.username == expected.user.username
+            if token is alices:
+                assert got.user.chatkit_limits.turns_per_day == 5
+            else:
+                with pytest.raises(UserLimits.DoesNotExist):
+                    got.user.chatkit_limits  # noqa: B018
+    assert compiled("no such digest") == []
+
+
+def test_each_call_gets_its_own_values_and_its_own_shape(alice, bob):
+    conversation(alice, "thr_a", ["one", "two", "three"])
+    conversation(bob, "thr_b", ["bob's"])
+    newest = CompiledQuery(
+        lambda limit, conversation_id, owner_id: (
+            Message.objects.filter(conversation_id=conversation_id, conversation__owner_id=owner_id)
+            .order_by("-sequence")
+            .values_list("text", flat=True)[:limit]
+        )
+    )
+
+    assert newest("thr_a", alice.pk, shape=(2,)) == ["three", "two"]
+    assert newest("thr_a", alice.pk, shape=(5,)) == ["three", "two", "one"]
+    assert newest("thr_b", bob.pk, shape=(2,)) == ["bob's"]
+    # Someone else's conversation: nothing, as the queryset would say.
+    assert newest("thr_a", bob.pk, shape=(2,)) == []
+
+
+def test_rows_come_as_the_values_list_gives_them_with_the_databases_conversions(alice):
+    conversation(alice, "thr_a", ["one"])
+    rows = CompiledQuery(
+        lambda conversation_id: Message.objects.filter(conversation_id=conversation_id).values_list(
+            "id", "sequence", "interrupted", "created_at"
+        )
+    )
+    (expected,) = Message.objects.filter(conversation_id="thr_a").values_list(
+        "id", "sequence", "interrupted", "created_at"
+    )
+    assert rows("thr_a") == [expected]
+    assert isinstance(expected[2], bool)
+    assert isinstance(expected[3], datetime)
+
+
+def test_an_argument_the_sql_does_not_get_as_it_is_is_refused_when_first_built(alice):
+    conversation(alice, "thr_a", ["Hello"])
+    containing = CompiledQuery(
+        lambda text: Message.objects.filter(text__icontains=text).values_list("id", flat=True)
+    )
+    with pytest.raises(ValueError, match="did not reach the SQL unchanged"):
+        containing("hell")
+
+
+def test_an_argument_of_another_type_is_answered_by_the_queryset_itself(alice):
+    conversation(alice, "thr_a", ["one"])
+    by_id = CompiledQuery(
+        lambda conversation_id: Conversation.objects.filter(pk=str(conversation_id)).values_list(
+            "pk", flat=True
+        )
+    )
+    other = uuid.uuid4()
+    assert by_id(other) == []
+    assert by_id("thr_a") == ["thr_a"]
