@@ -41,7 +41,7 @@ from .serialization import (
     item_to_fields,
     thread_to_fields,
 )
-from .statements import insert_row, update_columns
+from .statements import insert_row, insert_rows, update_columns, update_returning
 
 
 class IdCollision(Exception):
@@ -87,23 +87,20 @@ def conversation_save(
     return conversation
 
 
-@transaction.atomic
 def conversation_title_fill(
     *, owner: AbstractBaseUser, conversation_id: str, title: str
 ) -> Conversation | None:
     """Give an untitled conversation its title: one the title model wrote
     after the reply had ended. None, and nothing changed, if it has a title
-    by now (the user named it) or is gone."""
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, owner=owner, title="")
-        .first()
+    by now (the user named it) or is gone. One statement, which only
+    changes a row still untitled."""
+    conversation = update_returning(
+        Conversation,
+        {"title": title[:255], "updated_at": timezone.now()},
+        {"id": conversation_id, "owner_id": owner.pk, "title": ""},
     )
     if conversation is None:
         return None
-    conversation.title = title[:255]
-    conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["title", "updated_at"])
     signals.conversation_saved.send(Conversation, conversation=conversation, created=False)
     return conversation
 
@@ -522,14 +519,14 @@ def usages_record(
         if not Conversation.objects.filter(pk=thread_id, owner=user).exists():
             for row in rows:
                 row.conversation_id = None
-        ModelUsage.objects.bulk_create(rows)
+        insert_rows(ModelUsage, rows)
     else:
         try:
-            ModelUsage.objects.bulk_create(rows)
+            insert_rows(ModelUsage, rows)
         except IntegrityError:
             for row in rows:
                 row.pk, row.conversation_id = None, None
-            ModelUsage.objects.bulk_create(rows)
+            insert_rows(ModelUsage, rows)
     for row in rows:
         signals.usage_recorded.send(ModelUsage, usage=row)
     return rows

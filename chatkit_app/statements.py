@@ -15,8 +15,9 @@ than PostgreSQL answering it). Here each is built once per database:
   turns the rows into what the queryset itself would have returned (model
   instances with their ``select_related`` objects and annotations, or
   ``values_list`` rows), with Django's own converters;
-- ``insert_row`` and ``update_columns``: the writes of a turn's thread and
-  items, whose statements are built once per model.
+- ``insert_row``, ``insert_rows``, ``update_columns`` and
+  ``update_returning``: the writes of a turn (its thread, items, reply run,
+  usage rows and title), whose statements are built once per model.
 
 A stand-in may only be compared for equality (it must come back unchanged
 among the parameters: the first build checks that); anything else that
@@ -193,6 +194,45 @@ def insert_row(instance: Model) -> None:
 
 
 @functools.cache
+def _insert_many_statement(
+    model: type[Model], vendor: str, count: int
+) -> tuple[list[Field], str, Field]:
+    qn = connection.ops.quote_name
+    pk = model._meta.pk
+    fields = [field for field in model._meta.concrete_fields if field is not pk]
+    columns = ", ".join(qn(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        fields,
+        f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES "
+        + ", ".join([row] * count)
+        + f" RETURNING {qn(pk.column)}",
+        pk,
+    )
+
+
+def insert_rows(model: type[Model], instances: Sequence[Model]) -> None:
+    """INSERT ``instances`` of a model with a database-generated primary key
+    in one statement, setting each one's key, as ``bulk_create`` does
+    (PostgreSQL and SQLite 3.35+ return the keys in order)."""
+    if not instances:
+        return
+    fields, sql, pk = _insert_many_statement(model, connection.vendor, len(instances))
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for instance in instances
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = [row[0] for row in cursor.fetchall()]
+    for instance, key in zip(instances, keys, strict=True):
+        setattr(instance, pk.attname, key)
+        instance._state.adding = False
+        instance._state.db = connection.alias
+
+
+@functools.cache
 def _update_statement(
     model: type[Model], vendor: str, names: tuple[str, ...], keys: tuple[str, ...]
 ) -> tuple[list[Field], str]:
@@ -216,3 +256,50 @@ def update_columns(model: type[Model], values: dict[str, Any], where: dict[str, 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+@functools.cache
+def _update_returning_statement(
+    model: type[Model], vendor: str, names: tuple[str, ...], keys: tuple[str, ...]
+) -> tuple[list[Field], str, list[str]]:
+    fields, sql = _update_statement(model, vendor, names, keys)
+    qn = connection.ops.quote_name
+    columns = [field.column for field in model._meta.concrete_fields]
+    attnames = [field.attname for field in model._meta.concrete_fields]
+    return fields, f"{sql} RETURNING {', '.join(qn(column) for column in columns)}", attnames
+
+
+def update_returning(
+    model: type[Model], values: dict[str, Any], where: dict[str, Any]
+) -> Model | None:
+    """``update_columns`` of at most one row, returning that row as it is now
+    (None: no row matched), in one statement (UPDATE … RETURNING): no
+    transaction needed to read what was written."""
+    fields, sql, attnames = _update_returning_statement(
+        model, connection.vendor, tuple(values), tuple(where)
+    )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, [*values.values(), *where.values()], strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    converted = [
+        _from_db(field, value)
+        for field, value in zip(model._meta.concrete_fields, row, strict=True)
+    ]
+    return model.from_db(connection.alias, attnames, converted)
+
+
+def _from_db(field: Field, value: Any) -> Any:
+    """A column's value as the ORM would give it (the backend's converters,
+    then the field's own ``from_db_value``)."""
+    expression = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(expression):
+        value = converter(value, expression, connection)
+    for converter in field.get_db_converters(connection):
+        value = converter(value, expression, connection)
+    return value

@@ -123,3 +123,57 @@ def test_an_argument_of_another_type_is_answered_by_the_queryset_itself(alice):
     other = uuid.uuid4()
     assert by_id(other) == []
     assert by_id("thr_a") == ["thr_a"]
+
+
+def test_a_title_fills_only_an_untitled_conversation_and_comes_back_as_stored(alice, bob):
+    from chatkit_app import services
+
+    conversation(alice, "thr_untitled", [])
+    Conversation.objects.create(id="thr_named", owner=alice, title="Named by Alice")
+
+    filled = services.conversation_title_fill(
+        owner=alice, conversation_id="thr_untitled", title="From the model"
+    )
+    stored = Conversation.objects.get(pk="thr_untitled")
+    assert filled is not None
+    assert (filled.title, filled.updated_at, filled.metadata, filled.owner_id) == (
+        stored.title,
+        stored.updated_at,
+        stored.metadata,
+        stored.owner_id,
+    )
+    assert stored.title == "From the model"
+    # The user's own title, and someone else's conversation, stay as they are.
+    assert (
+        services.conversation_title_fill(
+            owner=alice, conversation_id="thr_named", title="From the model"
+        )
+        is None
+    )
+    assert Conversation.objects.get(pk="thr_named").title == "Named by Alice"
+    assert (
+        services.conversation_title_fill(owner=bob, conversation_id="thr_untitled", title="Bob's")
+        is None
+    )
+    assert Conversation.objects.get(pk="thr_untitled").title == "From the model"
+
+
+def test_usage_rows_written_together_each_get_their_own_key(alice):
+    from chatkit_app import services
+    from chatkit_app.models import ModelUsage
+
+    conversation(alice, "thr_a", [])
+    call = {"message_id": "", "provider": "openai", "purpose": "response", "latency_ms": 5}
+    rows = services.usages_record(
+        user=alice,
+        thread_id="thr_a",
+        calls=[
+            {**call, "model": "first", "input_tokens": 1, "output_tokens": 2},
+            {**call, "model": "second", "input_tokens": 3, "output_tokens": 4},
+        ],
+    )
+
+    stored = {usage.pk: usage for usage in ModelUsage.objects.all()}
+    assert [stored[row.pk].model for row in rows] == ["first", "second"]
+    assert [stored[row.pk].output_tokens for row in rows] == [2, 4]
+    assert all(stored[row.pk].conversation_id == "thr_a" for row in rows)
