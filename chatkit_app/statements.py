@@ -56,6 +56,12 @@ class _Compiled:
     rows: Callable[[SQLCompiler, list[tuple[Any, ...]], str], list[Any]]
 
 
+#: Statements a ``CompiledQuery`` keeps, the least recently built dropped
+#: first: a shape can come from a request (an items.list page size, up to
+#: ``CHATKIT_MAX_PAGE_SIZE``), and each statement keeps its compiler.
+MAX_COMPILED = 64
+
+
 class CompiledQuery:
     """A read whose SQL is built once per database and shape.
 
@@ -78,7 +84,16 @@ class CompiledQuery:
         key = (using, shape, *map(type, arguments))
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = self._compile(arguments, shape, using)
+            compiled = self._compile(arguments, shape, using)
+            while len(self._compiled) >= MAX_COMPILED:
+                # Several threads may build at once: another may be
+                # dropping the same one.
+                try:
+                    oldest = next(iter(self._compiled))
+                except (StopIteration, RuntimeError):
+                    break
+                self._compiled.pop(oldest, None)
+            self._compiled[key] = compiled
         params = list(compiled.params)
         for argument, places in zip(arguments, compiled.places, strict=True):
             for place in places:
@@ -193,7 +208,7 @@ def insert_row(instance: Model) -> None:
     instance._state.db = connection.alias
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)
 def _insert_many_statement(
     model: type[Model], vendor: str, count: int
 ) -> tuple[list[Field], str, Field]:

@@ -177,3 +177,20 @@ def test_usage_rows_written_together_each_get_their_own_key(alice):
     assert [stored[row.pk].model for row in rows] == ["first", "second"]
     assert [stored[row.pk].output_tokens for row in rows] == [2, 4]
     assert all(stored[row.pk].conversation_id == "thr_a" for row in rows)
+
+
+def test_statements_for_shapes_a_client_chooses_are_kept_only_up_to_a_bound(alice):
+    from chatkit_app.statements import MAX_COMPILED
+
+    conversation(alice, "thr_a", [f"item {n}" for n in range(5)])
+    newest = CompiledQuery(
+        lambda limit, conversation_id: (
+            Message.objects.filter(conversation_id=conversation_id)
+            .order_by("-sequence")
+            .values_list("text", flat=True)[:limit]
+        )
+    )
+    for limit in range(1, MAX_COMPILED * 2):
+        assert len(newest("thr_a", shape=(limit,))) == min(limit, 5)
+    assert len(newest._compiled) <= MAX_COMPILED
+    assert newest("thr_a", shape=(2,)) == ["item 4", "item 3"]
