@@ -166,12 +166,6 @@ def message_recent(*, owner: AbstractBaseUser, conversation_id: str, limit: int)
     return rows
 
 
-def message_get(*, owner: AbstractBaseUser, conversation_id: str, message_id: str) -> Message:
-    return Message.objects.get(
-        pk=message_id, conversation_id=conversation_id, conversation__owner=owner
-    )
-
-
 def message_json(*, owner: AbstractBaseUser, conversation_id: str, message_id: str) -> str:
     """One item's JSON (``MESSAGE_JSON``); ``Message.DoesNotExist`` if the
     owner has no such item in that conversation."""
