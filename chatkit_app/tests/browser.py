@@ -226,9 +226,17 @@ def chat_ready(page: Any) -> Any:
 
 
 def send(page: Any, text: str) -> None:
-    composer = page.locator(".ck-input").first
-    composer.fill(text)
-    composer.press("Enter")
+    """Type ``text`` and press Enter, as a user would once the previous reply
+    has finished: while a stream runs the composer shows Stop instead of Send
+    and Enter sends nothing (a form the reply shows, such as a question, can
+    be on screen before its stream has ended)."""
+    from playwright.sync_api import expect
+
+    composer = page.locator(".ck-composer").first
+    expect(composer.locator(".ck-send")).to_be_visible()
+    box = composer.locator(".ck-input")
+    box.fill(text)
+    box.press("Enter")
 
 
 def last_reply(page: Any) -> Any:
