@@ -12,6 +12,7 @@ not stop. The client sees it in its next list of threads.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -65,32 +66,9 @@ def clean_title(raw: str) -> str:
 async def generate_title(provider: Provider, user_text: str) -> GeneratedTitle:
     """Ask the title model; fall back to the message's first words on any failure."""
     fallback = title_from_text(user_text) or "New conversation"
-    client = openai_client(provider)
     started = time.monotonic()
-    message = user_text[:2000]
     try:
-        if provider.wire == "responses":
-            response = await client.responses.create(
-                model=provider.title_model,
-                instructions=TITLE_INSTRUCTIONS,
-                input=message,
-                max_output_tokens=30,
-            )
-            raw = response.output_text
-            usage = response.usage
-            tokens = (usage.input_tokens, usage.output_tokens) if usage else (0, 0)
-        else:
-            completion = await client.chat.completions.create(
-                model=provider.title_model,
-                messages=[
-                    {"role": "system", "content": TITLE_INSTRUCTIONS},
-                    {"role": "user", "content": message},
-                ],
-                max_tokens=30,
-            )
-            raw = completion.choices[0].message.content or ""
-            usage = completion.usage
-            tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+        raw, tokens = await _ask_title_model(provider, user_text[:2000])
     except Exception as exc:
         logger.warning("Title generation failed, using the message's first words: %r", exc)
         return GeneratedTitle(fallback, latency_ms=_ms_since(started), error=type(exc).__name__)
@@ -100,6 +78,48 @@ async def generate_title(provider: Provider, user_text: str) -> GeneratedTitle:
         output_tokens=tokens[1],
         latency_ms=_ms_since(started),
     )
+
+
+async def _ask_title_model(provider: Provider, message: str) -> tuple[str, tuple[int, int]]:
+    """The title model's text and its (input, output) tokens.
+
+    Posted through the provider's client (its key, base URL, timeout,
+    retries and error types) but as plain JSON both ways: the typed
+    ``create()`` walks the request through its TypedDict transforms and
+    builds pydantic models of the answer, twice the CPU of the call itself,
+    spent beside every first reply (the title runs on the reply's event
+    loop). Raises on any failure, ``generate_title`` falls back.
+    """
+    client = openai_client(provider)
+    if provider.wire == "responses":
+        body: dict[str, object] = {
+            "model": provider.title_model,
+            "instructions": TITLE_INSTRUCTIONS,
+            "input": message,
+            "max_output_tokens": 30,
+        }
+        answer = json.loads(await client.post("/responses", body=body, cast_to=bytes))
+        text = "".join(
+            part.get("text") or ""
+            for item in answer.get("output") or ()
+            if item.get("type") == "message"
+            for part in item.get("content") or ()
+            if part.get("type") == "output_text"
+        )
+        usage = answer.get("usage") or {}
+        return text, (usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
+    body = {
+        "model": provider.title_model,
+        "messages": [
+            {"role": "system", "content": TITLE_INSTRUCTIONS},
+            {"role": "user", "content": message},
+        ],
+        "max_tokens": 30,
+    }
+    answer = json.loads(await client.post("/chat/completions", body=body, cast_to=bytes))
+    text = answer["choices"][0]["message"].get("content") or ""
+    usage = answer.get("usage") or {}
+    return text, (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
 
 
 def _ms_since(started: float) -> int:
