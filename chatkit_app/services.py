@@ -41,7 +41,13 @@ from .serialization import (
     item_to_fields,
     thread_to_fields,
 )
-from .statements import insert_row, insert_rows, update_columns, update_returning
+from .statements import (
+    insert_row,
+    insert_rows,
+    statement_cursor,
+    update_columns,
+    update_returning,
+)
 
 
 class IdCollision(Exception):
@@ -291,7 +297,7 @@ def _insert_new_item(
             for field in statement_fields
         ),
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -326,7 +332,7 @@ def _claim_item_sequence(
     (None: the id is free). One statement (UPDATE … RETURNING, which
     PostgreSQL and SQLite 3.35+ both have); ``DoesNotExist`` when the
     conversation is missing or someone else's."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _claim_statement(connection.vendor),
             [connection.ops.adapt_datetimefield_value(now), conversation_id, owner.pk, item_id],

@@ -19,6 +19,10 @@ than PostgreSQL answering it). Here each is built once per database:
   ``update_returning``: the writes of a turn (its thread, items, reply run,
   usage rows and title), whose statements are built once per model.
 
+All of them run on ``statement_cursor()``: on PostgreSQL each statement is
+also prepared once per connection (``chatsite/postgresql``), so the
+database plans it once too.
+
 A stand-in may only be compared for equality (it must come back unchanged
 among the parameters: the first build checks that); anything else that
 shapes the SQL, such as a slice or an order, is part of the call's
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model, QuerySet
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.query import (
@@ -42,6 +47,16 @@ from django.db.models.query import (
     get_related_populators,
 )
 from django.db.models.sql.compiler import SQLCompiler
+
+
+def statement_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
+    """A cursor for a statement run again and again with new values: a
+    prepared one where the backend has them (``prepared_cursor``,
+    ``chatsite/postgresql``), else the connection's usual cursor."""
+    conn = connections[using]
+    prepared = getattr(conn, "prepared_cursor", None)
+    return prepared() if prepared is not None else conn.cursor()
+
 
 # --- reads ------------------------------------------------------------------------------
 
@@ -98,7 +113,7 @@ class CompiledQuery:
         for argument, places in zip(arguments, compiled.places, strict=True):
             for place in places:
                 params[place] = argument
-        with connections[using].cursor() as cursor:
+        with statement_cursor(using) as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
         return compiled.rows(compiled.compiler, fetched, using)
@@ -202,7 +217,7 @@ def insert_row(instance: Model) -> None:
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, values, strict=True)
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
@@ -238,7 +253,7 @@ def insert_rows(model: type[Model], instances: Sequence[Model]) -> None:
         for instance in instances
         for field in fields
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         keys = [row[0] for row in cursor.fetchall()]
     for instance, key in zip(instances, keys, strict=True):
@@ -268,7 +283,7 @@ def update_columns(model: type[Model], values: dict[str, Any], where: dict[str, 
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, [*values.values(), *where.values()], strict=True)
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -297,7 +312,7 @@ def update_returning(
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, [*values.values(), *where.values()], strict=True)
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:

@@ -144,6 +144,9 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # only when the server has said something; Django's check would be
     # psycopg_pool's, a round trip every time.
     _db["CONN_HEALTH_CHECKS"] = False
+    # The statements of a turn prepared once per connection (see the
+    # backend); off behind a pooler that cannot keep prepared statements.
+    _db["OPTIONS"]["prepared_statements"] = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while a stream writes; IMMEDIATE transactions take
     # the write lock up front instead of failing with "database is locked"

@@ -1,6 +1,7 @@
 """
 Reads whose SQL is built once (``statements.CompiledQuery``) answer exactly
-what their querysets answer, call after call, with each call's own values.
+what their querysets answer, call after call, with each call's own values;
+on PostgreSQL a turn's statements are prepared, the ORM's own queries not.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ import uuid
 from datetime import datetime
 
 import pytest
+from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from chatkit_app.models import ApiToken, Conversation, GroupLimits, Message, UserLimits
 from chatkit_app.statements import CompiledQuery
 from chatkit_app.tokens import token_create
+
+from .chatkit_client import ApiClient, add_message
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +198,57 @@ def test_statements_for_shapes_a_client_chooses_are_kept_only_up_to_a_bound(alic
         assert len(newest("thr_a", shape=(limit,))) == min(limit, 5)
     assert len(newest._compiled) <= MAX_COMPILED
     assert newest("thr_a", shape=(2,)) == ["item 4", "item 3"]
+
+
+# --- prepared on PostgreSQL ---------------------------------------------------------------
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
+)
+
+
+def prepared_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def two_turns(user) -> list[dict]:
+    api = ApiClient(user)
+    thread_id, events = api.start("Hello there")
+    return events + api(add_message(thread_id, "And again")).events()
+
+
+@postgresql_only
+def test_on_postgresql_a_turns_statements_are_prepared_and_the_orms_own_queries_are_not(alice):
+    events = two_turns(alice)
+    assert [e for e in events if e["type"] == "thread.item.done"]
+    assert not [e for e in events if e["type"] == "error"]
+
+    prepared = prepared_statements()
+    # The token with its user, the new thread, the new item with its
+    # sequence number, the reply run's row: each planned once on this
+    # connection, and run prepared from then on.
+    for start in (
+        'SELECT "chatkit_app_apitoken"',
+        'INSERT INTO "chatkit_app_conversation"',
+        "WITH claimed AS (UPDATE",
+        'INSERT INTO "chatkit_app_replyrun"',
+    ):
+        assert any(sql.startswith(start) for sql in prepared), (start, prepared)
+    # Server-side binding: the values travel apart from the SQL.
+    assert all("Hello there" not in sql for sql in prepared)
+
+    for _ in range(6):
+        list(Conversation.objects.filter(owner=alice, title__startswith="no such title"))
+    assert not any("no such title" in sql or "LIKE" in sql for sql in prepared_statements())
+
+
+@postgresql_only
+def test_with_prepared_statements_turned_off_a_turn_prepares_nothing(alice, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "prepared_statements", False)
+    before = prepared_statements()
+    events = two_turns(alice)
+    assert [e for e in events if e["type"] == "thread.item.done"]
+    assert not [e for e in events if e["type"] == "error"]
+    assert prepared_statements() == before
