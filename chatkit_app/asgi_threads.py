@@ -56,8 +56,8 @@ class RequestThread(ThreadPoolExecutor):
     """A one-thread executor that knows whether work is queued or running
     on it, and can say when it has none left."""
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=1, thread_name_prefix="asgi-request")
+    def __init__(self, name_prefix: str = "asgi-request") -> None:
+        super().__init__(max_workers=1, thread_name_prefix=name_prefix)
         self._busy = 0
         self._when_idle: Callable[[RequestThread], None] | None = None
         self._count_lock = threading.Lock()
@@ -70,6 +70,10 @@ class RequestThread(ThreadPoolExecutor):
         # it started (then it never runs).
         future.add_done_callback(self._call_done)
         return future
+
+    def busy(self) -> int:
+        """Calls queued or running on it."""
+        return self._busy
 
     def _call_done(self, _future: Future[Any]) -> None:
         with self._count_lock:

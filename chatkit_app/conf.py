@@ -215,6 +215,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between a running reply's heartbeats; a reply whose heartbeat is
     # three times older belongs to a process that died and is marked interrupted.
     "RUN_HEARTBEAT_SECONDS": 5.0,
+    # Threads per process that run the ORM work of requests and replies
+    # (chatkit_app/db.py); each holds at most one pooled connection at a time.
+    # 0: each request's and reply's work on a thread of its own.
+    "DB_THREADS": 4,
 }
 
 
