@@ -47,6 +47,33 @@ def check_setting_types(app_configs: Any, **kwargs: Any) -> list[Error]:
     return errors
 
 
+@register(Tags.compatibility)
+def check_database_threads(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    return database_threads_problems(chatkit_settings.DB_THREADS, settings.DATABASES)
+
+
+def database_threads_problems(count: object, databases: dict[str, Any]) -> list[CheckMessage]:
+    """``CHATKIT_DB_THREADS`` (``db.DatabaseThreads``) is 0 or more, and
+    no more than a PostgreSQL pool has connections for (each thread holds
+    one at a time: more threads than connections only wait for them)."""
+    if not isinstance(count, int) or count < 0:
+        return [
+            Error("CHATKIT_DB_THREADS must be 0 (a thread per request) or more.", id="chatkit.E009")
+        ]
+    pool = databases.get("default", {}).get("OPTIONS", {}).get("pool")
+    max_size = pool.get("max_size") if isinstance(pool, dict) else None
+    if isinstance(max_size, int) and count > max_size:
+        return [
+            Warning(
+                f"CHATKIT_DB_THREADS ({count}) is more than the database pool's connections "
+                f"({max_size}): the threads beyond them only wait for a connection.",
+                hint="Lower CHATKIT_DB_THREADS or raise DATABASE_POOL_MAX_SIZE.",
+                id="chatkit.W009",
+            )
+        ]
+    return []
+
+
 #: Django's deploy checks that see nothing to check unless its middleware is
 #: listed under Django's own dotted path (HSTS, nosniff, the SSL redirect,
 #: X-Frame-Options, the referrer and opener policies, the CSRF cookie).

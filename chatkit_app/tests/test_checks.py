@@ -128,3 +128,19 @@ def test_with_djangos_own_classes_the_check_adds_nothing(settings):
     settings.MIDDLEWARE = [DJANGO_EQUIVALENTS.get(path, path) for path in settings.MIDDLEWARE]
     # Django's own checks report it; a second report would be noise.
     assert deploy_ids(settings) == set()
+
+
+def test_a_negative_number_of_database_threads_is_an_error(settings):
+    settings.CHATKIT_DB_THREADS = -1
+    with pytest.raises(SystemCheckError) as failure:
+        check()
+    assert "chatkit.E009" in str(failure.value)
+
+
+def test_more_database_threads_than_pooled_connections_is_a_warning():
+    from chatkit_app.checks import database_threads_problems
+
+    pooled = {"default": {"OPTIONS": {"pool": {"max_size": 3}}}}
+    assert [m.id for m in database_threads_problems(4, pooled)] == ["chatkit.W009"]
+    assert database_threads_problems(3, pooled) == []
+    assert database_threads_problems(8, {"default": {"OPTIONS": {}}}) == []  # SQLite: no pool
