@@ -120,7 +120,10 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         runner = in_worker_thread
         context = SyncToAsync.thread_sensitive_context.get(None)
-        if context is not None:
+        # Inside an async_to_sync of a sync thread (a database thread's
+        # publish, say), that thread waits for this call: it runs it itself,
+        # as asgiref does (queued behind it, the call would wait for good).
+        if context is not None and getattr(AsyncToSync.executors, "current", None) is None:
             thread = DATABASE_THREADS.for_context(context)
             if thread is not None:
                 runner = on_thread.get(thread) or on_thread.setdefault(

@@ -3,8 +3,9 @@ The ORM work of requests and reply runs (``db_call``) runs on a few
 database threads shared by the process (``CHATKIT_DB_THREADS``), each
 request keeping the one it was given: its calls in order, one at a time,
 never on the event loop; a request whose thread is busy with another's slow
-call is not given that thread; outside a request, calls run where they
-always did.
+call is not given that thread; a call from inside a database thread's own
+``async_to_sync`` runs on that thread; outside a request, calls run where
+they always did.
 """
 
 from __future__ import annotations
@@ -102,6 +103,23 @@ def test_a_call_made_after_its_request_stopped_waiting_runs_after_the_one_in_fli
 
     asyncio.run(as_a_request(request))
     assert order == ["the write in flight", "the save after it"]
+
+
+def test_a_call_from_inside_a_database_threads_own_async_to_sync_runs_on_that_thread(settings):
+    # As the live-update publish after a commit does: async_to_sync from a
+    # database thread. A database call in there must not queue behind the
+    # call that waits for it.
+    settings.CHATKIT_DB_THREADS = 2
+
+    @db_call
+    def outer() -> tuple[int, tuple[int, str]]:
+        return threading.get_native_id(), async_to_sync(database_thread)()
+
+    async def request() -> tuple[int, tuple[int, str]]:
+        return await asyncio.wait_for(outer(), 10)
+
+    outer_thread, (inner_thread, _) = asyncio.run(as_a_request(request))
+    assert inner_thread == outer_thread
 
 
 def test_with_no_database_threads_a_request_keeps_its_work_on_its_own_thread(settings):
