@@ -2,8 +2,9 @@
 Django's ASGI handler, with each request's sync thread taken from a pool.
 
 Django runs every HTTP request in an asgiref ``ThreadSensitiveContext``:
-the request's thread-sensitive ``sync_to_async`` calls (each ORM burst of
-``db.db_call``, the request signals, a sync middleware hook) share one
+the request's thread-sensitive ``sync_to_async`` calls (the request
+signals, a sync middleware hook, a sync view; ``db.db_call`` sends its
+ORM bursts to the database threads instead, see ``db.py``) share one
 thread of their own. asgiref makes that thread per request: a new
 one-thread ``ThreadPoolExecutor`` at the first call, and at the end a
 ``shutdown()`` joined in yet another new thread. Two threads started and

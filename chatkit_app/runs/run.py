@@ -18,9 +18,11 @@ cancellation would close the stream without the SDK noticing: there the
 puller sees the stop itself and is cancelled at the stream's next await.
 Per chunk that costs no task, only the wake-ups of puller and reader.
 
-Each run has a one-thread executor for its ORM calls (asgiref's
+Each run has a one-thread executor of its own (asgiref's
 ``ThreadSensitiveContext``), since it outlives the request whose executor
-it would otherwise inherit. It borrows one from the process's pool of
+it would otherwise inherit; its ORM calls (``db_call``) go to the
+database thread the run is given (``db.DatabaseThreads``), one at a time
+and in order. It borrows one from the process's pool of
 request threads (``asgi_threads.POOL``) rather than starting a thread: a
 thread started for every run, and the database connection object Django
 makes for each new thread, cost a turn about a millisecond of CPU. A run

@@ -2,8 +2,9 @@
 Each request's sync work runs on one thread of its own, taken from a pool
 (``chatkit_app/asgi_threads.py``), through the site's real ASGI entry.
 
-What a request does on its thread (the request signals, every ORM burst of
-``db_call``) must stay on that one thread, and two requests at once must
+What a request does on its thread (the request signals, a sync view's
+work; ``db_call``'s go to the database threads, ``test_database_threads``)
+must stay on that one thread, and two requests at once must
 never share one: the thread is lent to one request at a time. Requests one
 after another reuse the same thread instead of starting (and joining) a new
 one each: that is the point of the pool.
