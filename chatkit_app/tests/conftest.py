@@ -35,6 +35,11 @@ def close_connections_of_async_tests(django_db_setup):
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
+#: PostgreSQL's SQLSTATE for "deadlock detected".
+DEADLOCK_DETECTED = "40P01"
+FLUSH_ATTEMPTS = 5
+
+
 @pytest.fixture(scope="session", autouse=True)
 def flush_retried_after_a_deadlock():
     """Retry a test database's flush that PostgreSQL chose as a deadlock's
@@ -61,11 +66,6 @@ def flush_retried_after_a_deadlock():
     BaseDatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     BaseDatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
-
-
-#: PostgreSQL's SQLSTATE for "deadlock detected".
-DEADLOCK_DETECTED = "40P01"
-FLUSH_ATTEMPTS = 5
 
 
 @pytest.fixture
