@@ -1051,7 +1051,8 @@ def profile_loop(
     recorder = subprocess.Popen(
         [str(BIN / "py-spy"), "record", "--pid", str(pid), "--rate", "250"]
         + ["--format", args.profile_format, "--output", str(output), "--threads", "--nonblocking"]
-        + (["--idle"] if args.profile_idle else []),
+        + (["--idle"] if args.profile_idle else [])
+        + (["--gil"] if args.profile_gil else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -1114,6 +1115,11 @@ def main() -> None:
         help="profile N items.list calls of the seeded thread instead of turns",
     )
     parser.add_argument("--profile-idle", action="store_true")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (what runs Python, not what waits for it)",
+    )
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
     if args.quick:

@@ -20,11 +20,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from chatkit_app.asgi_limits import RequestBodyLimit  # noqa: E402
 from chatkit_app.live.origin import SameOriginValidator  # noqa: E402
 from chatkit_app.live.routing import websocket_urlpatterns  # noqa: E402
+from chatsite.garbage_collection import tune_for_serving  # noqa: E402
 
 # Import every view now (the URLconf pulls in the Agents SDK, the openai
 # client, pydantic models: seconds of work), not on a worker's first request,
@@ -39,3 +41,6 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Last: everything loaded above is frozen (see the module).
+tune_for_serving(gen0_threshold=settings.GC_GEN0_THRESHOLD, freeze=settings.GC_FREEZE)

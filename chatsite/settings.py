@@ -161,6 +161,14 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- The serving process ----------------------------------------------------
+# Python's garbage collector once the site is loaded (chatsite/asgi.py, see
+# chatsite/garbage_collection.py): what the loaded site holds is frozen, and
+# the young generation is collected every GC_GEN0_THRESHOLD allocations
+# (0: Python's own 700).
+GC_FREEZE = env.bool("GC_FREEZE", default=True)
+GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=20_000)
+
 # --- Auth -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
