@@ -37,9 +37,6 @@ import gc
 
 from django.core.exceptions import ImproperlyConfigured
 
-#: The young generation's threshold a serving process uses unless told.
-DEFAULT_GEN0_THRESHOLD = 20_000
-
 
 def tune_for_serving(*, gen0_threshold: int, freeze: bool) -> None:
     """Freeze what the loaded site holds and set the young generation's
