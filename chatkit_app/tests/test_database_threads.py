@@ -147,3 +147,37 @@ def test_outside_a_request_a_call_runs_on_the_callers_thread_and_sees_its_transa
     thread, seen = async_to_sync(visible)()
     assert thread == threading.get_native_id()
     assert seen
+
+
+@db_call
+def held_over(wait: threading.Event | None = None) -> bool:
+    """Whether this call found its thread already holding a connection."""
+    if wait is not None:
+        assert wait.wait(10), "never released"
+    held = connection.connection is not None
+    connection.ensure_connection()
+    return held
+
+
+def test_a_database_thread_keeps_its_connection_for_the_calls_waiting_and_then_hands_it_back(
+    settings,
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's test database is in memory: closing it keeps it open")
+    settings.CHATKIT_DB_THREADS = 1
+    release = threading.Event()
+
+    async def scene() -> tuple[list[bool], bool]:
+        first = asyncio.ensure_future(held_over(release))
+        await asyncio.sleep(0.1)  # the first call holds the thread
+        waiting = [asyncio.ensure_future(held_over()) for _ in range(10)]
+        await asyncio.sleep(0.1)  # all queued behind it
+        release.set()
+        burst = [await first, *[await call for call in waiting]]
+        return burst, await held_over()
+
+    burst, lone = asyncio.run(as_a_request(scene))
+    # Each call that had another queued behind it left the connection for it.
+    assert burst == [False] + [True] * 10
+    # The last of the burst had nobody waiting: it gave the connection back.
+    assert lone is False
