@@ -77,14 +77,16 @@ def _check_deletable(user, attachment_id: str) -> None:
         )
 
 
-@db_call
-def check_message_attachments(input: UserMessageInput, context: RequestContext) -> None:
+async def check_message_attachments(input: UserMessageInput, context: RequestContext) -> None:
     """A message may carry up to ATTACHMENT_MAX_COUNT of the caller's own
     uploaded files that no other message carries (one query). One of the
-    server's input checks."""
-    attachment_ids = input.attachments
-    if not attachment_ids:
-        return
+    server's input checks; a message with no files costs nothing."""
+    if input.attachments:
+        await _check_attachments(input.attachments, context)
+
+
+@db_call
+def _check_attachments(attachment_ids: list[str], context: RequestContext) -> None:
     limit = chatkit_settings.ATTACHMENT_MAX_COUNT
     if len(attachment_ids) > limit:
         raise ChatKitRequestError(

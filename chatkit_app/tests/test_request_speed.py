@@ -212,3 +212,45 @@ def test_a_turn_nobody_watches_publishes_nothing_and_a_watched_one_does(alice, m
         assert message["event"]["kind"] == "conversation.created"
     finally:
         async_to_sync(layer.group_discard)(ACTIVITY_GROUP, channel)
+
+
+#: Trips from the event loop to a thread for database work (``db_call``)
+#: over a whole turn: authenticate, store the thread (created, or loaded
+#: once), each of the two items, start the reply run, read the history,
+#: the usage rows, finish the run; on a first turn the title, on a
+#: follow-up the thread's handoff. A message with no files makes no trip
+#: to check them. Each trip is a thread handoff and back, which costs more
+#: CPU than most of the statements sent in it.
+FIRST_TURN_TRIPS = 9
+FOLLOW_UP_TRIPS = 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_makes_a_fixed_small_number_of_trips_to_the_database(alice, provider, monkeypatch):
+    from asgiref.sync import SyncToAsync
+
+    from chatkit_app.runs import owner
+
+    trips: list[str] = []
+    real_call = SyncToAsync.__call__
+
+    def counting(self, *args, **kwargs):
+        wrapped = getattr(self.func, "__wrapped__", None)  # db_call's functions
+        if wrapped is not None and wrapped.__module__.startswith("chatkit_app."):
+            trips.append(wrapped.__qualname__)
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    api = ApiClient(alice)
+    api({"type": "threads.list", "params": {}})
+    provider.reply("A reply of a few words, streamed slowly.", chunk_delay=0.05)
+    monkeypatch.setattr(owner, "_last_sweep", time.monotonic())  # not the turn's
+    trips.clear()
+    _, events = api.start("Count my trips")
+    first = list(trips)
+    trips.clear()
+    events = api(add_message(events[0]["thread"]["id"], "And again")).events()
+    assert streamed_text(events) == "Echo: And again"
+
+    assert len(first) <= FIRST_TURN_TRIPS, first
+    assert len(trips) <= FOLLOW_UP_TRIPS, trips
