@@ -13,6 +13,13 @@ waiting, which py-spy shows as ``Runner.run`` itself) are left out unless
 
     .venv/bin/python benchmarks/profile_summary.py profile.txt --top 40 \\
         --match whitenoise asgiref/sync.py "TypeAdapter" model_rebuild
+
+``--parts N`` instead sorts every sample of ``FILE`` and of
+``FILE.baseline.txt`` (what ``versus_baseline.py --profile FILE`` records
+beside it) into the parts of a turn (``PARTS``: the first part with a frame
+on the stack takes the sample) and prints each part's milliseconds per turn
+in both, N being the turns profiled: where ours spends what the in-memory
+baseline does not.
 """
 
 from __future__ import annotations
@@ -27,6 +34,80 @@ IDLE = re.compile(
     r" \((selectors|threading|queue|concurrent/futures/thread|asyncio/base_events|"
     r"asyncio/runners|uvloop|asgiref/current_thread_executor|socket|psycopg/connection)"
 )
+
+
+#: The parts of a turn, in the order a sample is sorted into them: a sample
+#: belongs to the first part that has a frame on its stack (the title call
+#: goes through the openai client too, but counts as the title).
+PARTS: list[tuple[str, tuple[str, ...]]] = [
+    ("title call (ours only)", ("responders/titles.py",)),
+    ("ORM work on the database threads", ("chatkit_app/db.py",)),
+    ("TypeAdapter(ChatKitReq) built per request", ("TypeAdapter.__init__",)),
+    ("live relay", ("live/relay.py",)),
+    (
+        "provider request and stream (openai, httpx)",
+        ("AsyncCompletions.create", "AsyncStream.__stream__", "httpx2", "httpcore2"),
+    ),
+    ("Agents SDK run", ("agents/",)),
+    ("ChatKit SDK (stream_agent_response, server)", ("chatkit/agents.py", "chatkit/server.py")),
+    (
+        "our responder, reply run, handoff, store",
+        (
+            "chatkit_app/responders",
+            "chatkit_app/runs",
+            "chatkit_app/handoff",
+            "chatkit_app/server.py",
+            "chatkit_app/store.py",
+        ),
+    ),
+    ("writing the response", ("RequestResponseCycle.send", "send_response", "guarded_send")),
+    (
+        "Django's handler and middleware, the view",
+        (
+            "django/core/handlers",
+            "chatkit_app/middleware",
+            "chatkit_app/views.py",
+            "servestatic",
+            "corsheaders",
+            "chatkit_app/csp",
+            "channels/routing",
+        ),
+    ),
+    ("FastAPI and Starlette", ("starlette/", "fastapi/")),
+    (
+        "thread hops and tasks (event loop side)",
+        ("asgiref/sync.py", "asyncio/tasks.py", "asgi_threads.py"),
+    ),
+    ("uvicorn's HTTP protocol", ("uvicorn/protocols",)),
+]
+
+
+def part_of(frames: list[str]) -> str:
+    stack = ";".join(frames)
+    for name, patterns in PARTS:
+        if any(pattern in stack for pattern in patterns):
+            return name
+    return "the rest (event loop, pydantic, asyncio, ...)"
+
+
+def parts_table(path: Path, turns: int, rate: int) -> None:
+    paths = {"ours": path, "baseline": path.with_name(path.stem + ".baseline" + path.suffix)}
+    per_turn: dict[str, Counter[str]] = {}
+    for name, where in paths.items():
+        counts: Counter[str] = Counter()
+        if where.exists():
+            for frames, count in read(where, idle=False, with_line=False):
+                counts[part_of(frames)] += count
+        per_turn[name] = counts
+    scale = 1000 / rate / turns  # samples -> ms per turn
+    names = [name for name, _ in PARTS] + ["the rest (event loop, pydantic, asyncio, ...)"]
+    heading = f"ms per turn ({rate} samples a second, {turns} turns)"
+    print(f"{heading:<48} {'ours':>7} {'baseline':>9}")
+    for name in names:
+        ours, baseline = per_turn["ours"][name] * scale, per_turn["baseline"][name] * scale
+        print(f"  {name:<46} {ours:7.2f} {baseline:9.2f}")
+    totals = [sum(per_turn[n].values()) * scale for n in ("ours", "baseline")]
+    print(f"  {'all':<46} {totals[0]:7.2f} {totals[1]:9.2f}")
 
 
 def frame_key(frame: str, with_line: bool) -> str:
@@ -61,7 +142,17 @@ def main() -> None:
     )
     parser.add_argument("--idle", action="store_true", help="keep idle samples")
     parser.add_argument("--lines", action="store_true", help="tell lines of a function apart")
+    parser.add_argument(
+        "--parts",
+        type=int,
+        metavar="TURNS",
+        help="ms per turn of each part of a turn, ours against FILE.baseline.txt",
+    )
+    parser.add_argument("--rate", type=int, default=250, help="py-spy's samples a second")
     args = parser.parse_args()
+    if args.parts:
+        parts_table(args.profile, args.parts, args.rate)
+        return
 
     stacks = read(args.profile, args.idle, args.lines)
     total = sum(count for _, count in stacks)
