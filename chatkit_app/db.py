@@ -166,9 +166,22 @@ async def on_database_thread(
             return context.run(func, *args, **kwargs)
         finally:
             # busy() counts this call until it has returned.
-            release_connections(unless_healthy=thread.busy() > 1)
+            release_connections_when_idle(thread)
 
-    return await asyncio.wrap_future(thread.submit(work), loop=loop)
+    future = thread.submit(work)
+    try:
+        return await asyncio.wrap_future(future, loop=loop)
+    except asyncio.CancelledError:
+        if future.cancel():
+            # It never ran, and the call before it may have kept the
+            # connection for it: the thread gives it back once idle.
+            thread.submit(release_connections_when_idle, thread)
+        raise
+
+
+def release_connections_when_idle(thread: RequestThread) -> None:
+    """On ``thread``: its connection back to the pool unless a call waits."""
+    release_connections(unless_healthy=thread.busy() > 1)
 
 
 def detached_task(coroutine: Coroutine[Any, Any, R], *, name: str | None = None) -> asyncio.Task[R]:

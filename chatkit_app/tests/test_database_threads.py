@@ -11,6 +11,7 @@ they always did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -181,3 +182,43 @@ def test_a_database_thread_keeps_its_connection_for_the_calls_waiting_and_then_h
     assert burst == [False] + [True] * 10
     # The last of the burst had nobody waiting: it gave the connection back.
     assert lone is False
+
+
+def test_a_call_cancelled_while_waiting_does_not_leave_its_thread_holding_a_connection(
+    settings, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's test database is in memory: closing it keeps it open")
+    from chatkit_app import db
+
+    settings.CHATKIT_DB_THREADS = 1
+    release = threading.Event()
+    cancelled = threading.Event()
+    real_release = db.release_connections_when_idle
+
+    def then_wait_for_the_cancel(thread) -> None:
+        # The call before the cancelled one has just kept its connection for
+        # it; the client leaves only now, before the thread reaches it.
+        real_release(thread)
+        if release.is_set() and not cancelled.is_set():
+            assert cancelled.wait(10)
+
+    monkeypatch.setattr(db, "release_connections_when_idle", then_wait_for_the_cancel)
+
+    async def scene() -> bool:
+        first = asyncio.ensure_future(held_over(release))
+        await asyncio.sleep(0.1)
+        left = asyncio.ensure_future(held_over())
+        await asyncio.sleep(0.1)  # queued behind the first
+        release.set()
+        await asyncio.sleep(0.1)  # the first has kept the connection for it
+        left.cancel()
+        await asyncio.sleep(0)
+        cancelled.set()
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await left
+        await asyncio.sleep(0.2)
+        return await held_over()
+
+    assert asyncio.run(as_a_request(scene)) is False
