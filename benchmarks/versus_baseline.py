@@ -25,7 +25,10 @@ baseline's and the ratio (ours / baseline):
 The fast figures are measured ``--repeat`` times, baseline and ours
 alternating, and the p50 is over all samples (the spread of the per-round
 p50s is printed beside it). The CPU time each process used is printed too:
-the client's must stay small next to the servers'. Not part of the tests.
+the client's must stay small next to the servers'. ``--profile FILE``
+records where each server's Python goes (py-spy), ``--perf TURNS`` each
+server's CPU per turn by shared object (perf: the interpreter, the kernel,
+native libraries). Not part of the tests.
 
     createdb -h 127.0.0.1 -p 55432 -U postgres chatsite_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:55432/chatsite_bench \\
@@ -846,6 +849,8 @@ def run_block(
                 ("baseline", profile.with_suffix(".baseline.txt")),
             ):
                 profile_loop(servers[name], targets[name], thread_ids[name], args, output)
+        if args.perf:
+            perf_by_object({name: (servers[name], targets[name]) for name in targets}, args)
 
         turns = {name: Measured() for name in targets}
         firsts = {name: Measured() for name in targets}
@@ -1074,6 +1079,57 @@ def profile_loop(
     )
 
 
+def perf_by_object(servers: dict[str, tuple[Server, Target]], args: argparse.Namespace) -> None:
+    """Each server's CPU per sequential turn by the shared object it ran in
+    (the interpreter, the kernel, pydantic-core, uvloop, libpq...), from
+    ``perf record -e cpu-clock`` on the serving process: native code and
+    the kernel, which py-spy does not see (uvloop's own work shows there as
+    the idle ``Runner.run``). ``cpu-clock`` is a software event, so it works
+    on machines that give perf no hardware counters."""
+    perf = shutil.which("perf")
+    if perf is None:
+        print("  --perf: no perf on this machine (Debian: apt-get install linux-perf)")
+        return
+    per_object: dict[str, dict[str, float]] = {}
+    for name, (server, target) in servers.items():
+        pids = server.pids()
+        pid = pids[-1] if len(pids) > 1 else pids[0]
+        data = Path(tempfile.mkdtemp(prefix="bench-perf-")) / f"{name}.data"
+        recorder = subprocess.Popen(
+            [perf, "record", "-e", "cpu-clock", "-F", "2000", "-p", str(pid), "-o", str(data)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        count = len(asyncio.run(sequential_turns(target, args.perf)))
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+        report = subprocess.run(
+            [perf, "report", "-i", str(data), "--sort", "dso", "--stdio", "-F", "period,dso"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        shutil.rmtree(data.parent)
+        shares: dict[str, float] = {}
+        for line in report.splitlines():
+            period, _, dso = line.strip().partition(" ")
+            if period.isdigit():
+                shares[dso.strip()] = int(period) / 1e6 / count  # ns -> ms per turn
+        per_object[name] = shares
+    print(f"  CPU per sequential turn by shared object (perf cpu-clock, {args.perf} turns, ms):")
+    totals = {name: sum(shares.values()) for name, shares in per_object.items()}
+    objects = sorted(
+        {dso for shares in per_object.values() for dso in shares},
+        key=lambda dso: -max(shares.get(dso, 0.0) for shares in per_object.values()),
+    )
+    print(f"    {'object':<50} {'ours':>7} {'baseline':>9}")
+    for dso in objects[:10]:
+        ours, baseline = (per_object[name].get(dso, 0.0) for name in ("ours", "baseline"))
+        print(f"    {dso[:50]:<50} {ours:7.2f} {baseline:9.2f}")
+    print(f"    {'all':<50} {totals['ours']:7.2f} {totals['baseline']:9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", nargs="+", choices=SERVERS, default=["daphne"])
@@ -1119,6 +1175,13 @@ def main() -> None:
         "--profile-gil",
         action="store_true",
         help="sample only the thread holding the GIL (what runs Python, not what waits for it)",
+    )
+    parser.add_argument(
+        "--perf",
+        type=int,
+        default=0,
+        metavar="TURNS",
+        help="CPU per turn of both servers by shared object (perf cpu-clock) over TURNS turns",
     )
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
