@@ -9,17 +9,17 @@ and hands the connection back as soon as that burst of work is done (on a
 database thread, below, when no other call waits for the thread: the next
 one takes it over).
 
-Each call runs in a task of its own. When ``sync_to_async`` returns, asgiref
-copies the worker thread's context variables back into the awaiting task;
-when the awaiting task is cancelled (a client hanging up mid-stream), it
-copies them while the thread is still working, possibly from inside an
-``async_to_sync`` of its own (the live-update publish after a commit does
-one). The caller then inherits that inner ``CurrentThreadExecutor`` as
-``AsyncToSync.executors.current``, and every later thread-sensitive call it
-makes (saving the stopped reply) is sent to an executor that quits a moment
-later: ``RuntimeError: CurrentThreadExecutor already quit or is broken``.
-A task of its own takes that write-back, and the caller's context stays as
-it was.
+Off the database threads (below), each call runs in a task of its own. When
+``sync_to_async`` returns, asgiref copies the worker thread's context
+variables back into the awaiting task; when the awaiting task is cancelled
+(a client hanging up mid-stream), it copies them while the thread is still
+working, possibly from inside an ``async_to_sync`` of its own (the
+live-update publish after a commit does one). The caller then inherits that
+inner ``CurrentThreadExecutor`` as ``AsyncToSync.executors.current``, and
+every later thread-sensitive call it makes (saving the stopped reply) is
+sent to an executor that quits a moment later: ``RuntimeError:
+CurrentThreadExecutor already quit or is broken``. A task of its own takes
+that write-back, and the caller's context stays as it was.
 
 Work that outlives its request or reply run (a title stored once the title
 model answers) is started with ``detached_task``: it must not use the
@@ -32,13 +32,16 @@ request's (or run's) own thread. A request or run keeps the one it was
 given, so its calls still run one at a time and in order (a stopped reply
 is saved after what the stream was writing when the client left). Sixty
 requests at once used to be sixty threads taking turns at the GIL, each
-call a handoff between two of them: with a few shared threads a turn cost
-a tenth less CPU and a process served a sixth more turns a second
-(README, "Against the SDK's own server"). A thread also holds at most one
-pooled connection at a time, so the calls of a process never take more
-than that many. Elsewhere (Django's test client, a sync caller, a detached
-task) a call runs where asgiref's thread-sensitive mode puts it, as before:
-a test's transaction is on the caller's thread.
+call a handoff between two of them: with a few shared threads a turn cost a
+tenth less CPU and a process served a sixth more turns a second (README,
+"Against the SDK's own server"). A thread also holds at most one pooled
+connection at a time, so the calls of a process never take more than that
+many. A call on a database thread goes straight to its executor
+(``on_database_thread``): none of asgiref's ``SyncToAsync``, no task of its
+own, and nothing copied back into the caller's context. Elsewhere (Django's
+test client, a sync caller, a detached task) a call runs where asgiref's
+thread-sensitive mode puts it, as before: a test's transaction is on the
+caller's thread.
 """
 
 from __future__ import annotations
@@ -141,9 +144,10 @@ async def on_database_thread(
     context, awaited; then the thread's connection goes back to the pool,
     unless another call is already queued on the thread. Under load a
     thread's calls follow each other without a pause, and taking a
-    connection from the pool and giving it back for each cost about a tenth
-    of a turn's ORM work; a thread that keeps its connection uses it at
-    once, so it never holds one while the pool is short.
+    connection from the pool and giving it back for each cost about 80 µs
+    of CPU a call (``benchmarks/db_trips.py``); a thread that keeps its
+    connection uses it at once, so it never holds one while the pool is
+    short.
 
     What asgiref's ``SyncToAsync`` would do, less what this call does not
     need: its context is never copied back into the caller's (the write-back
