@@ -104,6 +104,14 @@ class DatabaseThreads:
             self._given[context] = thread
         return thread
 
+    def close_connections(self) -> None:
+        """Close every database thread's connections, once its queued work
+        is done (before a test database is dropped, say)."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.submit(connections.close_all).result()
+
 
 #: The process's database threads.
 DATABASE_THREADS = DatabaseThreads()
