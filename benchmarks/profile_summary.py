@@ -82,16 +82,21 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+#: Where a sample with no part's frame goes.
+REST = "the rest (event loop, pydantic, asyncio, ...)"
+
+
 def part_of(frames: list[str]) -> str:
     stack = ";".join(frames)
     for name, patterns in PARTS:
         if any(pattern in stack for pattern in patterns):
             return name
-    return "the rest (event loop, pydantic, asyncio, ...)"
+    return REST
 
 
 def parts_table(path: Path, turns: int, rate: int) -> None:
-    paths = {"ours": path, "baseline": path.with_name(path.stem + ".baseline" + path.suffix)}
+    # Named as versus_baseline.py --profile names it.
+    paths = {"ours": path, "baseline": path.with_suffix(".baseline.txt")}
     per_turn: dict[str, Counter[str]] = {}
     for name, where in paths.items():
         counts: Counter[str] = Counter()
@@ -100,7 +105,7 @@ def parts_table(path: Path, turns: int, rate: int) -> None:
                 counts[part_of(frames)] += count
         per_turn[name] = counts
     scale = 1000 / rate / turns  # samples -> ms per turn
-    names = [name for name, _ in PARTS] + ["the rest (event loop, pydantic, asyncio, ...)"]
+    names = [name for name, _ in PARTS] + [REST]
     heading = f"ms per turn ({rate} samples a second, {turns} turns)"
     print(f"{heading:<48} {'ours':>7} {'baseline':>9}")
     for name in names:

@@ -27,37 +27,15 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def close_connections_of_async_tests(django_db_setup, django_db_blocker):
+def close_connections_of_async_tests(django_db_setup):
     """Close, before the test databases are dropped, the connections that
     async tests opened in asgiref's one thread for ``sync_to_async`` (there
     is no request's executor in a test) and on the database threads (a
-    thread keeps its connection while calls wait for it); then wait for the
-    sessions of server processes that have just exited. Left open,
+    thread keeps its connection while calls wait for it). Left open,
     PostgreSQL refuses to drop a database "being accessed by other users"."""
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
     DATABASE_THREADS.close_connections()
-    with django_db_blocker.unblock():
-        wait_for_other_sessions_to_end()
-
-
-def wait_for_other_sessions_to_end(timeout: float = 10) -> None:
-    """Until no other session is connected to the test database: a server
-    process a test stopped is gone, but PostgreSQL ends its backend a moment
-    later."""
-    connection = connections["default"]
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                break
-            time.sleep(0.1)
 
 
 #: PostgreSQL's SQLSTATE for "deadlock detected".
