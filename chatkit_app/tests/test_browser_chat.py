@@ -193,16 +193,31 @@ def test_thumbs_up_and_down_are_recorded(server, open_page, alice):
 def test_retry_replaces_the_reply(server, open_page, alice):
     page = open_page(server, user=alice)
     chat_ready(page)
+    send(page, "Please take your time answering")
+    first = page.locator(".ck-item--assistant_message").first
+    retry = first.get_by_role("button", name="Retry")
+    last_reply(page)
+    expect(retry).to_be_enabled()
     send(page, "Answer me twice")
-    first_reply = last_reply(page).get_attribute("data-item-id")
+    page.wait_for_function(
+        "() => document.querySelector('.ck-item--assistant_message.is-streaming .ck-bubble')"
+        "?.textContent.length > 20"
+    )
+    # While the next reply streams, retrying the earlier one is off, not a
+    # click that does nothing.
+    expect(retry).to_be_disabled()
+    last_reply(page)
+    expect(retry).to_be_enabled()
 
-    page.locator(".ck-item--assistant_message").get_by_role("button", name="Retry").click()
+    first_reply = first.get_attribute("data-item-id")
+    retry.click()
     expect(page.locator(".ck-item--assistant_message")).to_have_count(1)
     expect(page.locator(".ck-item--assistant_message")).not_to_have_attribute(
         "data-item-id", first_reply
     )
     reply = last_reply(page)
-    expect(reply).to_contain_text("Answer me twice")
+    expect(reply).to_contain_text("Please take your time answering")
+    expect(page.locator(".ck-item--user_message")).to_have_count(1)
     thread_id = thread_id_of(page)
     stored = list(
         Message.objects.filter(conversation_id=thread_id, type="assistant_message").values_list(
@@ -352,6 +367,36 @@ def test_model_output_with_markup_is_shown_as_text(server, open_page, alice):
         "<img src=x onerror=window.__pwned=2>"
     )
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_thread_list_that_arrives_after_the_first_reply_keeps_the_new_conversation(
+    server, open_page, alice
+):
+    Conversation.objects.create(id="thr_older", owner=alice, title="An older topic")
+    held = []
+
+    def hold_the_first_list(route):
+        # The list is answered now but reaches the page only later: a slow
+        # network, while the user already sends a message.
+        if '"threads.list"' in (route.request.post_data or "") and not held:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page = open_page(server, user=alice, path=None)
+    page.route("**/chatkit", hold_the_first_list)
+    page.goto("/")
+    chat_ready(page)
+    send(page, "Plan the garden party")
+    expect(last_reply(page).locator(".ck-bubble")).to_contain_text("Plan the garden party")
+    rows = page.locator(".ck-thread-open")
+    expect(rows).to_have_text(["Plan the garden party"])
+    route, response = held[0]
+    route.fulfill(response=response)
+    # The page's list was read before the conversation existed: both show,
+    # the new one first and still with its title.
+    expect(rows).to_have_text(["Plan the garden party", "An older topic"])
+    expect(page.locator(".ck-thread[aria-current=true]")).to_have_count(1)
 
 
 def test_a_second_user_never_sees_the_first_users_threads(server, open_page, alice, bob):

@@ -56,6 +56,8 @@ def test_a_question_is_answered_in_the_chat_and_stays_answered_after_a_reload(
     expect(send_answers).to_be_disabled()
     form.get_by_role("radio", name="high").check()
     form.get_by_role("textbox", name="When is “Pay rent” due?").fill("2026-12-01")
+    # Answered, and the reply that asked has ended: the answers can go.
+    expect(send_answers).to_be_enabled()
     screenshot(page, "structured-input-form", docs="structured-input")
 
     with page.expect_request(answers_request) as sent:
@@ -121,6 +123,40 @@ def test_several_choices_and_an_answer_of_ones_own_are_sent_together(
     [shown] = page.locator(".ck-questions.is-answered dd").all_inner_texts()
     assert shown == ", ".join(values)
     assert stored_question().inputs[0].answer.values == values
+
+
+def test_a_question_waits_while_a_reply_streams_and_can_be_answered_once_it_ends(
+    server, open_page, alice, fake_provider
+):
+    # The model asks and reads the selected task at once: the page answers the
+    # client tool, which starts the next reply while the question is on screen.
+    fake_provider.call_tools(
+        ("ask_task_details", {"title": "Book flights"}), ("read_selected_task", {})
+    )
+    hold = fake_provider.reply_held("Nothing is selected, so tell me the priority.", after_words=2)
+    fake_provider.reply("Added with high priority.")
+    page = open_page(server, user=alice, path="/tasks/")
+    chat_ready(page)
+    send(page, "Add book flights")
+    form = page.get_by_role("form", name="Questions from the assistant")
+    hold.wait_reached()
+    # Mid-reply: nothing in the form can be sent, and the form says why.
+    expect(form).to_contain_text("You can answer once the reply has finished.")
+    expect(form.get_by_role("button", name="Skip")).to_be_disabled()
+    form.get_by_role("radio", name="high").check()
+    expect(form.get_by_role("button", name="Send answers")).to_be_disabled()
+
+    hold.release()
+    expect(last_reply(page)).to_contain_text("tell me the priority.")
+    expect(form).not_to_contain_text("You can answer once the reply has finished.")
+    expect(form.get_by_role("button", name="Skip")).to_be_enabled()
+    with page.expect_request(answers_request) as sent:
+        form.get_by_role("button", name="Send answers").click()
+    assert json.loads(sent.value.post_data)["params"]["input"]["answers"]["priority"] == {
+        "values": ["high"],
+        "skipped": False,
+    }
+    expect(last_reply(page)).to_contain_text("Added with high priority.")
 
 
 def test_skipping_says_so_and_a_question_passed_over_cannot_be_answered_later(

@@ -350,8 +350,7 @@ export class BuiltInClient {
     } catch (error) {
       if (token !== this.loadToken) return;
       if (error.status === 404) {
-        this.threads.delete(threadId);
-        this.threadList.querySelector(`li[data-thread-id="${CSS.escape(threadId)}"]`)?.remove();
+        this.forgetThread(threadId);
         this.newThread({ push: false });
         this.showError("That conversation does not exist (it may have been deleted).");
       } else {

@@ -184,6 +184,8 @@ export const composerMethods = {
     this.textarea.placeholder = blocked
       ? statusSentence(this.thread.status)
       : this.options.composer?.placeholder || "Message the assistant";
+    for (const retry of this.itemList.querySelectorAll(".ck-retry")) retry.disabled = busy;
+    this.refreshQuestions();
   },
 
   autosize() {

@@ -208,6 +208,9 @@ export const itemMethods = {
           className: "ck-icon-button ck-retry",
           ariaLabel: "Retry",
           title: "Retry",
+          // Off while a reply streams (a finished message shows its actions
+          // before its stream has ended): one stream per thread at a time.
+          disabled: Boolean(this.viewStream),
           on: { click: () => this.retryFrom(item.id) },
         }, icon("retry")),
       );

@@ -5,7 +5,10 @@
 // questions as a text box. "Send answers" and "Skip" go to
 // `threads.add_structured_input`; the server replaces the item with its
 // answered (or skipped) state, which is what a reload shows, and the
-// assistant answers in the same stream.
+// assistant answers in the same stream. While a reply is still streaming
+// (a question often shows before its stream has ended) the form waits, its
+// buttons off and a note saying why, and comes alive when the stream ends:
+// the client runs one stream per thread at a time, as the composer does.
 //
 // A question left unanswered while the conversation went on (the user sent
 // a message instead) is shown closed: answering it then would make the
@@ -17,6 +20,9 @@ import { h } from "../dom.js";
 import { icon } from "../icons.js";
 
 let formCount = 0;
+const WAITING_NOTE = "You can answer once the reply has finished.";
+// Each pending form's own refresh (its answers decide "Send answers").
+const refreshers = new WeakMap();
 
 function answeredText(question) {
   const answer = question.answer;
@@ -110,6 +116,12 @@ export const structuredInputMethods = {
       }
       return out;
     };
+    const waiting = () => Boolean(this.viewStream);
+    const refresh = () => {
+      send.disabled = waiting() || !Object.values(answers()).some((answer) => !answer.skipped);
+      skip.disabled = waiting();
+      status.textContent = waiting() ? WAITING_NOTE : "";
+    };
     const form = h(
       "form",
       {
@@ -117,8 +129,8 @@ export const structuredInputMethods = {
         ariaLabel: "Questions from the assistant",
         dataset: { status: "pending" },
         on: {
-          input: () => (send.disabled = !Object.values(answers()).some((answer) => !answer.skipped)),
-          change: () => (send.disabled = !Object.values(answers()).some((answer) => !answer.skipped)),
+          input: refresh,
+          change: refresh,
           submit: (event) => {
             event.preventDefault();
             this.submitStructuredInput(item, { status: "answered", answers: answers() }, form);
@@ -131,16 +143,23 @@ export const structuredInputMethods = {
       status,
     );
     skip.addEventListener("click", () => this.submitStructuredInput(item, { status: "skipped", answers: {} }, form));
+    refreshers.set(form, refresh);
+    refresh();
     return form;
+  },
+
+  /** Wake (or put to wait) the open thread's pending questions: called
+   * whenever a stream starts or ends, with the composer. */
+  refreshQuestions() {
+    for (const form of this.root.querySelectorAll("form.ck-questions:not(.is-superseded):not([aria-busy])")) {
+      refreshers.get(form)?.();
+    }
   },
 
   async submitStructuredInput(item, input, form) {
     const status = form.querySelector(".ck-question-note");
-    if (this.viewStream) {
-      status.textContent = "Wait until the reply has finished, then send your answers.";
-      return;
-    }
-    if (this.currentStatusBlocks()) return;
+    // The buttons are off while a reply streams; Enter in a text box is not.
+    if (this.viewStream || this.currentStatusBlocks()) return;
     const controls = [...form.querySelectorAll("input, textarea, button")];
     const wasDisabled = controls.map((control) => control.disabled);
     for (const control of controls) control.disabled = true;
@@ -156,7 +175,7 @@ export const structuredInputMethods = {
       // Nothing was stored: the form is as it was, to try again.
       controls.forEach((control, index) => (control.disabled = wasDisabled[index]));
       form.removeAttribute("aria-busy");
-      status.textContent = "";
+      refreshers.get(form)?.();
     }
   },
 

@@ -65,27 +65,48 @@ export const threadListMethods = {
     const params = { limit: THREADS_PAGE, order: "desc" };
     if (more && this.threadsAfter) params.after = this.threadsAfter;
     this.moreThreads.disabled = true;
+    // What streams and renames say while the first page is on its way is
+    // newer than the page (a thread created, its title set): it is kept.
+    const newer = more ? null : new Map();
+    if (newer) this.threadsChangedDuringLoad = newer;
     try {
       const page = await this.api.request("threads.list", params);
       if (!more) {
         this.threads.clear();
         this.threadList.replaceChildren();
       }
-      for (const thread of page.data) this.upsertThread(thread);
+      const listed = new Set(page.data.map((thread) => thread.id));
+      for (const thread of page.data) {
+        const change = newer?.get(thread.id);
+        if (change !== null) this.upsertThread(change ? { ...thread, ...change } : thread, { listed: true });
+      }
+      for (const [id, change] of newer || []) {
+        if (change && !listed.has(id)) this.upsertThread(change, { prepend: true, listed: true });
+      }
       this.threadsAfter = page.after || null;
       this.moreThreads.hidden = !page.has_more;
     } catch (error) {
       this.showError(`Could not load your conversations. ${error.message}`);
     } finally {
+      if (newer && this.threadsChangedDuringLoad === newer) this.threadsChangedDuringLoad = null;
       this.moreThreads.disabled = false;
       this.noThreads.hidden = this.threads.size > 0;
     }
   },
 
-  upsertThread(thread, { prepend = false } = {}) {
+  /** A thread gone from the list (deleted here, or found missing). */
+  forgetThread(threadId) {
+    this.threads.delete(threadId);
+    this.threadsChangedDuringLoad?.set(threadId, null);
+    this.threadList.querySelector(`li[data-thread-id="${CSS.escape(threadId)}"]`)?.remove();
+    this.noThreads.hidden = this.threads.size > 0;
+  },
+
+  upsertThread(thread, { prepend = false, listed = false } = {}) {
     const known = this.threads.get(thread.id);
     const merged = { ...(known || {}), ...thread };
     this.threads.set(thread.id, merged);
+    if (!listed) this.threadsChangedDuringLoad?.set(thread.id, merged);
     let row = this.threadList.querySelector(`li[data-thread-id="${CSS.escape(thread.id)}"]`);
     const fresh = this.threadRow(merged);
     if (row) row.replaceWith(fresh);
@@ -195,9 +216,7 @@ export const threadListMethods = {
           confirmButton.disabled = true;
           try {
             await this.api.request("threads.delete", { thread_id: thread.id });
-            this.threads.delete(thread.id);
-            row.remove();
-            this.noThreads.hidden = this.threads.size > 0;
+            this.forgetThread(thread.id);
             if (thread.id === this.threadId) this.newThread();
           } catch (error) {
             cancel();
