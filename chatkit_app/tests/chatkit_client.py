@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,11 @@ def add_message(thread_id: str, text: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+#: What ends a line of a server-sent event stream, and nothing else: a
+#: message's text may hold U+0085 or U+2028, which ``str.splitlines`` splits at.
+SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def parse_sse(body: bytes | str) -> list[dict[str, Any]]:
     """The JSON events of a server-sent event stream, in order."""
     if isinstance(body, bytes):
@@ -37,7 +43,9 @@ def parse_sse(body: bytes | str) -> list[dict[str, Any]]:
     events = []
     for block in body.split("\n\n"):
         data = "\n".join(
-            line[len("data:") :].lstrip() for line in block.splitlines() if line.startswith("data:")
+            line[len("data:") :].lstrip()
+            for line in SSE_LINE_END.split(block)
+            if line.startswith("data:")
         )
         if data:
             events.append(json.loads(data))

@@ -92,6 +92,24 @@ def test_text_no_database_stores_is_a_400_that_changes_nothing(http, alice, case
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("separator", ["\x85", "\u2028", "\u2029", "\x1c", "\x0b"], ids=repr)
+def test_a_line_separator_inside_a_message_is_stored_and_streamed_back_whole(
+    http, alice, separator
+):
+    # Valid text, and valid inside an SSE data line: only CR and LF end one
+    # (a parser that splits where str.splitlines does reads broken JSON).
+    text = f"one{separator}two"
+    response = post(http, create_thread(text))
+    assert response.status_code == 200, response.text
+    users = [
+        event["item"]
+        for event in parse_sse(response.content)
+        if event["type"] == "thread.item.done" and event["item"]["type"] == "user_message"
+    ]
+    assert [item["content"][0]["text"] for item in users] == [text]
+    assert Message.objects.get(id=users[0]["id"]).text == text
+
+
 def test_a_nul_in_a_url_is_a_400_in_json(server, http, alice):
     staff = Client()
     alice.is_staff = alice.is_superuser = True
