@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,35 @@ def parse_sse(body: bytes | str) -> list[dict[str, Any]]:
         if data:
             events.append(json.loads(data))
     return events
+
+
+class SseReader:
+    """The events of a stream read as it arrives, block by block. httpx's
+    ``iter_lines`` splits where ``str.splitlines`` does, so a stream is read
+    as text and cut here, at blank lines and (``parse_sse``) CR and LF."""
+
+    def __init__(self) -> None:
+        self._rest = ""
+
+    def feed(self, text: str) -> list[dict[str, Any]]:
+        """The events that ``text`` completes."""
+        *blocks, self._rest = (self._rest + text).split("\n\n")
+        return [event for block in blocks for event in parse_sse(block)]
+
+
+def iter_sse(response: Any) -> Iterator[dict[str, Any]]:
+    """The events of an httpx streaming response, each as soon as it arrives."""
+    reader = SseReader()
+    for text in response.iter_text():
+        yield from reader.feed(text)
+
+
+async def aiter_sse(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """``iter_sse`` for an httpx ``AsyncClient``'s streaming response."""
+    reader = SseReader()
+    async for text in response.aiter_text():
+        for event in reader.feed(text):
+            yield event
 
 
 def events_of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -165,10 +195,7 @@ def hang_up_after(http, body: Any, updates: int) -> str:
     pressing stop or closing the tab does; the new thread's id."""
     thread_id, seen = None, 0
     with http.stream("POST", "/chatkit", content=json.dumps(body)) as response:
-        for line in response.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
+        for event in iter_sse(response):
             thread_id = thread_id or event.get("thread", {}).get("id")
             seen += event["type"] == "thread.item.updated"
             if seen == updates:

@@ -33,7 +33,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from .chatkit_client import add_message, create_thread, parse_sse, streamed_text
+from .chatkit_client import add_message, create_thread, iter_sse, parse_sse, streamed_text
 from .conftest import fake_provider_env
 from .live_daphne import BASE_DIR, child_environment, free_port, start_daphne
 
@@ -178,11 +178,10 @@ class Stream(threading.Thread):
         try:
             with self.http.stream("POST", "/chatkit", content=json.dumps(self.body)) as response:
                 self.status = response.status_code
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        self.events.extend(parse_sse(line + "\n\n"))
-                        if self.events[-1]["type"] == "thread.item.updated":
-                            self.replying.set()
+                for event in iter_sse(response):
+                    self.events.append(event)
+                    if event["type"] == "thread.item.updated":
+                        self.replying.set()
         except BaseException as exc:  # reported by the test
             self.error = exc
         finally:

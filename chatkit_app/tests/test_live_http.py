@@ -17,6 +17,7 @@ from .chatkit_client import (
     add_message,
     create_thread,
     hang_up_after,
+    iter_sse,
     parse_sse,
     streamed_text,
 )
@@ -105,14 +106,13 @@ def test_the_reply_streams_before_it_is_finished(server, alice):
             "POST", "/chatkit", content=json.dumps(create_thread("one two three four five six"))
         ) as response,
     ):
-        lines = response.iter_lines()
-        first = next(line for line in lines if line.startswith("data:"))
-        thread_id = json.loads(first[5:])["thread"]["id"]
+        events = iter_sse(response)
+        thread_id = next(events)["thread"]["id"]
         # The thread exists, the reply is still being written.
         assert Conversation.objects.filter(pk=thread_id).exists()
         assert not Message.objects.filter(conversation_id=thread_id, role="assistant").exists()
-        rest = "\n".join(lines)
-    assert '"assistant_message"' in rest
+        rest = list(events)
+    assert "assistant_message" in {event.get("item", {}).get("type") for event in rest}
     assert Message.objects.filter(conversation_id=thread_id, role="assistant").exists()
 
 

@@ -26,7 +26,14 @@ from chatkit_app.runs.services import runs_recover
 from chatkit_app.server import CANCELLED_NOTE
 from chatkit_app.tokens import token_create
 
-from .chatkit_client import add_message, create_thread, hang_up_after, parse_sse, streamed_text
+from .chatkit_client import (
+    add_message,
+    create_thread,
+    hang_up_after,
+    iter_sse,
+    parse_sse,
+    streamed_text,
+)
 from .conftest import fake_provider_env
 from .live_daphne import LiveDaphne, start_daphne, wait_until
 
@@ -133,13 +140,11 @@ class Streamer(threading.Thread):
     def run(self) -> None:
         with self.http.stream(self.method, self.url, **self.kwargs) as response:
             self.status = response.status_code
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    event = json.loads(line[5:])
-                    self.events.append(event)
-                    self.thread_id = self.thread_id or event.get("thread", {}).get("id")
-                    if event["type"] == "thread.item.updated":
-                        self.started_writing.set()
+            for event in iter_sse(response):
+                self.events.append(event)
+                self.thread_id = self.thread_id or event.get("thread", {}).get("id")
+                if event["type"] == "thread.item.updated":
+                    self.started_writing.set()
 
     def finished(self, timeout: float = 30) -> Streamer:
         self.join(timeout)

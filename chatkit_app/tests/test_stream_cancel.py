@@ -20,7 +20,7 @@ from chatkit_app.models import Message, ReplyRun
 from chatkit_app.server import CANCELLED_NOTE, get_server
 from chatkit_app.tokens import token_create
 
-from .chatkit_client import create_thread
+from .chatkit_client import aiter_sse, create_thread
 from .live_daphne import start_daphne, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,10 +51,7 @@ async def hang_up(client: httpx.AsyncClient, number: int) -> tuple[str, bool]:
     body = json.dumps(create_thread(text))
     async with client.stream("POST", "/chatkit", content=body) as reply:
         assert reply.status_code == 200
-        async for line in reply.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
+        async for event in aiter_sse(reply):
             thread_id = thread_id or event.get("thread", {}).get("id")
             update = event.get("update", {}).get("type", "")
             words += update.endswith("text_delta")
