@@ -116,11 +116,11 @@ export const structuredInputMethods = {
       }
       return out;
     };
-    const waiting = () => Boolean(this.viewStream);
     const refresh = () => {
-      send.disabled = waiting() || !Object.values(answers()).some((answer) => !answer.skipped);
-      skip.disabled = waiting();
-      status.textContent = waiting() ? WAITING_NOTE : "";
+      const waiting = Boolean(this.viewStream);
+      send.disabled = waiting || !Object.values(answers()).some((answer) => !answer.skipped);
+      skip.disabled = waiting;
+      status.textContent = waiting ? WAITING_NOTE : "";
     };
     const form = h(
       "form",
@@ -151,7 +151,7 @@ export const structuredInputMethods = {
   /** Wake (or put to wait) the open thread's pending questions: called
    * whenever a stream starts or ends, with the composer. */
   refreshQuestions() {
-    for (const form of this.root.querySelectorAll("form.ck-questions:not(.is-superseded):not([aria-busy])")) {
+    for (const form of this.itemList.querySelectorAll("form.ck-questions:not(.is-superseded):not([aria-busy])")) {
       refreshers.get(form)?.();
     }
   },
